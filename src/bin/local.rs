@@ -1,0 +1,52 @@
+//! Serves the API handler on a local port (default 127.0.0.1:3000) against
+//! whatever `AWS_ENDPOINT_URL*` points at. `--provision` first creates the
+//! table and bucket on the emulator. Stops cleanly on Ctrl-C or SIGTERM.
+
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    hms::logging::init();
+    let mut addr = "127.0.0.1:3000".to_string();
+    let mut provision = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--provision" => provision = true,
+            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            other => return Err(format!("unknown argument {other}; use [--provision] [--addr HOST:PORT]").into()),
+        }
+    }
+    let ctx = hms::Context::from_env().await;
+    if provision {
+        hms::provision::ensure_table(&ctx).await?;
+        hms::provision::ensure_bucket(&ctx).await?;
+    }
+    let listener = TcpListener::bind(&addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "HMS API listening");
+    hms::local_server::serve(ctx, listener, shutdown_signal()).await?;
+    tracing::info!("HMS API stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

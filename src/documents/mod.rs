@@ -1,0 +1,224 @@
+//! Documents: one record per patient with seven category lists, so the
+//! Documents screen is one read. Attach checks the object really exists in S3
+//! and takes its size and type from there.
+
+pub mod category;
+pub mod record;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+use crate::keys;
+use crate::patients::{self, PatientItem};
+use crate::s3_keys::{self, Owner};
+use crate::s3_objects::{self, ObjectInfo};
+use crate::store;
+pub use category::Category;
+use record::{Change, DocEntry, DocumentsRecord, Stamp};
+
+/// The patient and their documents record (if any), in one read for a UID.
+async fn load(ctx: &Context, id: &str) -> ApiResult<(PatientItem, Option<DocumentsRecord>)> {
+    let mut resolved = patients::resolve_with(ctx, id, &[keys::DOCS_SK]).await?;
+    let uid = resolved.patient.uid().to_string();
+    let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
+    Ok((resolved.patient, record))
+}
+
+pub async fn get(ctx: &Context, id: &str) -> ApiResult<Reply> {
+    let (patient, record) = load(ctx, id).await?;
+    let record = record.unwrap_or_else(|| DocumentsRecord::empty(patient.uid()));
+    Ok(Reply::ok(record.to_json(ctx, patient.uid())))
+}
+
+pub async fn init(ctx: &Context, id: &str) -> ApiResult<Reply> {
+    let (patient, record) = load(ctx, id).await?;
+    let uid = patient.uid();
+    if let Some(existing) = record {
+        return Ok(Reply::ok(json!({"message": "exists", "documents": existing.to_json(ctx, uid)})));
+    }
+    let now = clock::now_rfc3339();
+    let mut fresh = DocumentsRecord::empty(uid);
+    fresh.created_at = Some(now.clone());
+    fresh.updated_at = Some(now);
+    fresh.version = 1;
+    let result = ctx
+        .ddb
+        .put_item()
+        .table_name(ctx.table())
+        .set_item(Some(store::to_item(&fresh)?))
+        .condition_expression("attribute_not_exists(PK)")
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Reply::created(json!({"message": "created", "documents": fresh.to_json(ctx, uid)}))),
+        Err(err) if store::is_condition_failure(&err) => {
+            // Created by a concurrent request a moment ago.
+            let existing = store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK)
+                .await?
+                .unwrap_or(fresh);
+            Ok(Reply::ok(json!({"message": "exists", "documents": existing.to_json(ctx, uid)})))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttachBody {
+    category: Option<String>,
+    key: Option<String>,
+    uploaded_by: Option<String>,
+    caption: Option<String>,
+    mime_type: Option<String>,
+    size: Option<i64>,
+    stamp: Option<StampInput>,
+    replace_oldest: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StampInput {
+    label: Option<String>,
+    stamped_at: Option<String>,
+    stamped_by: Option<String>,
+}
+
+fn category_of(raw: Option<&str>) -> ApiResult<Category> {
+    let raw = raw.ok_or_else(|| ApiError::bad_request("category is required"))?;
+    Category::parse(raw).ok_or_else(|| {
+        ApiError::bad_request(
+            "category must be one of preop_pics, lab_reports, radiology, intraop_pics, ot_notes, postop_pics, discharge_pics",
+        )
+    })
+}
+
+/// The key must be the patient's and lie in the category's docType folder.
+fn check_key(uid: &str, key: &str, category: Category) -> ApiResult<()> {
+    s3_keys::check_belongs(uid, key).map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
+    let folder = format!(
+        "{}optimized/{}",
+        s3_keys::patient_prefix(uid),
+        Owner::Doc(category.doc_type()).folder()
+    );
+    if !key.starts_with(&folder) {
+        return Err(ApiError::bad_request(format!(
+            "key must be under optimized/docs/{}/ for category {}",
+            category.doc_type().as_str(),
+            category.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Provenance of an attach: who and what, beyond the key.
+#[derive(Debug, Default, Clone)]
+pub struct AttachInput {
+    pub uploaded_by: Option<String>,
+    pub caption: Option<String>,
+    pub stamp: Option<Stamp>,
+    pub replace_oldest: bool,
+    pub mrn: Option<String>,
+    pub scheme: Option<String>,
+    /// Used only when S3 does not report them.
+    pub mime_type: Option<String>,
+    pub size: Option<i64>,
+}
+
+/// Attaches an existing S3 object to the record (shared by the attach route
+/// and the S3 event ingest). `record`: the record as already read.
+pub async fn attach_object(
+    ctx: &Context,
+    uid: &str,
+    record: Option<DocumentsRecord>,
+    category: Category,
+    key: &str,
+    object: &ObjectInfo,
+    input: AttachInput,
+) -> ApiResult<(DocumentsRecord, Change)> {
+    let entry = DocEntry {
+        key: key.to_string(),
+        uploaded_at: clock::now_rfc3339(),
+        uploaded_by: input.uploaded_by,
+        caption: input.caption,
+        mime_type: object.content_type.clone().or(input.mime_type),
+        size: Some(object.size).filter(|s| *s > 0).or(input.size),
+        stamp: input.stamp.filter(|_| category.keeps_stamp()),
+        mrn: input.mrn,
+        scheme: input.scheme,
+    };
+    record::modify(ctx, uid, category, Some(record), |list| {
+        record::attach_entry(list, category, &entry, input.replace_oldest)
+    })
+    .await
+}
+
+pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: AttachBody = req.json()?;
+    let category = category_of(body.category.as_deref())?;
+    let key = body.key.filter(|k| !k.is_empty()).ok_or_else(|| ApiError::bad_request("key is required"))?;
+    ctx.bucket()?;
+    let (patient, record) = load(ctx, id).await?;
+    let uid = patient.uid().to_string();
+    check_key(&uid, &key, category)?;
+    let object = s3_objects::head(ctx, &key)
+        .await?
+        .ok_or_else(|| ApiError::not_found("File not found in storage; upload it before attaching"))?;
+    let now = clock::now_rfc3339();
+    let stamp = match body.stamp {
+        Some(StampInput { label: Some(label), stamped_at, stamped_by }) if !label.trim().is_empty() => Some(Stamp {
+            label: label.trim().to_string(),
+            stamped_at: stamped_at.or(Some(now)),
+            stamped_by: stamped_by.or_else(|| body.uploaded_by.clone()),
+        }),
+        Some(_) => return Err(ApiError::bad_request("stamp.label is required")),
+        None => None,
+    };
+    let input = AttachInput {
+        uploaded_by: body.uploaded_by,
+        caption: body.caption,
+        stamp,
+        replace_oldest: body.replace_oldest.unwrap_or(false),
+        mrn: patient.active_reg_mrn.clone(),
+        scheme: patient.active_scheme.clone(),
+        mime_type: body.mime_type,
+        size: body.size,
+    };
+    let (record, _) = attach_object(ctx, &uid, record, category, &key, &object, input).await?;
+    Ok(Reply::ok(json!({"message": "attached", "documents": record.to_json(ctx, &uid)})))
+}
+
+#[derive(Debug, Deserialize)]
+struct DetachBody {
+    category: Option<String>,
+    key: Option<String>,
+}
+
+pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: DetachBody = req.json()?;
+    let category = category_of(body.category.as_deref())?;
+    let key = body.key.filter(|k| !k.is_empty()).ok_or_else(|| ApiError::bad_request("key is required"))?;
+    let (patient, record) = load(ctx, id).await?;
+    let uid = patient.uid().to_string();
+    let (record, _) = record::modify(ctx, &uid, category, Some(record), |list| record::detach_entry(list, &key)).await?;
+    Ok(Reply::ok(json!({"message": "detached", "documents": record.to_json(ctx, &uid)})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_keys_must_lie_in_the_category_folder() {
+        let uid = "u1";
+        assert!(check_key(uid, "patients/u1/optimized/docs/lab/a.jpg", Category::LabReports).is_ok());
+        let wrong_folder = check_key(uid, "patients/u1/optimized/docs/preop/a.jpg", Category::LabReports).unwrap_err();
+        assert_eq!(wrong_folder.status().as_u16(), 400);
+        assert!(check_key(uid, "patients/u2/optimized/docs/lab/a.jpg", Category::LabReports).is_err());
+        assert!(check_key(uid, "patients/u1/optimized/docs/lab/../../u2/a.jpg", Category::LabReports).is_err());
+        assert!(check_key(uid, "patients/u1/originals/a.jpg", Category::LabReports).is_err());
+    }
+}

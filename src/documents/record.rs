@@ -1,0 +1,341 @@
+//! The documents record (`PATIENT#{uid}` / `DOCS#PROFILE`) and its guarded
+//! writes. Every write bumps `version`; a write succeeds only if the version
+//! it read is still current, otherwise it re-reads and re-applies a bounded
+//! number of times before answering 409. No attach is ever lost silently.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::category::Category;
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::store::{self, Item};
+
+const MAX_ATTEMPTS: u32 = 10;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stamp {
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamped_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamped_by: Option<String>,
+}
+
+/// One attached document; stored with the same field names the API returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocEntry {
+    pub key: String,
+    #[serde(default)]
+    pub uploaded_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentsRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(default)]
+    pub preop_pics: Vec<DocEntry>,
+    #[serde(default)]
+    pub lab_reports: Vec<DocEntry>,
+    #[serde(default)]
+    pub radiology: Vec<DocEntry>,
+    #[serde(default)]
+    pub intraop_pics: Vec<DocEntry>,
+    #[serde(default)]
+    pub ot_notes: Vec<DocEntry>,
+    #[serde(default)]
+    pub postop_pics: Vec<DocEntry>,
+    #[serde(default)]
+    pub discharge_pics: Vec<DocEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// The concurrency token; records written before it existed count as 0.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl DocumentsRecord {
+    pub fn empty(uid: &str) -> Self {
+        Self {
+            pk: keys::patient_pk(uid),
+            sk: keys::DOCS_SK.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn from_item(item: Option<Item>, uid: &str) -> ApiResult<Option<Self>> {
+        item.map(store::from_item::<Self>).transpose().map(|r| {
+            r.map(|mut rec| {
+                rec.pk = keys::patient_pk(uid);
+                rec
+            })
+        })
+    }
+
+    pub fn list(&self, c: Category) -> &Vec<DocEntry> {
+        match c {
+            Category::PreopPics => &self.preop_pics,
+            Category::LabReports => &self.lab_reports,
+            Category::Radiology => &self.radiology,
+            Category::IntraopPics => &self.intraop_pics,
+            Category::OtNotes => &self.ot_notes,
+            Category::PostopPics => &self.postop_pics,
+            Category::DischargePics => &self.discharge_pics,
+        }
+    }
+
+    pub fn list_mut(&mut self, c: Category) -> &mut Vec<DocEntry> {
+        match c {
+            Category::PreopPics => &mut self.preop_pics,
+            Category::LabReports => &mut self.lab_reports,
+            Category::Radiology => &mut self.radiology,
+            Category::IntraopPics => &mut self.intraop_pics,
+            Category::OtNotes => &mut self.ot_notes,
+            Category::PostopPics => &mut self.postop_pics,
+            Category::DischargePics => &mut self.discharge_pics,
+        }
+    }
+
+    /// The Documents screen's JSON; `cdnUrl` is derived from the configured CDN.
+    pub fn to_json(&self, ctx: &Context, uid: &str) -> Value {
+        let mut out = json!({
+            "uid": uid,
+            "patientId": uid,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "version": self.version,
+        });
+        for c in Category::ALL {
+            let entries: Vec<Value> = self
+                .list(c)
+                .iter()
+                .map(|e| {
+                    json!({
+                        "key": e.key, "uploadedAt": e.uploaded_at, "uploadedBy": e.uploaded_by,
+                        "caption": e.caption, "mimeType": e.mime_type, "size": e.size,
+                        "stamp": e.stamp, "mrn": e.mrn, "scheme": e.scheme,
+                        "cdnUrl": ctx.cdn_url(&e.key),
+                    })
+                })
+                .collect();
+            out[c.field()] = Value::Array(entries);
+        }
+        out
+    }
+}
+
+/// What a change did to a category list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Applied,
+    /// Nothing to write (e.g. the key is already attached).
+    Unchanged,
+}
+
+/// Reads (unless `first` was already read), applies `change` to one category
+/// list and writes it back guarded by the version it read; retries on a lost
+/// race. `first`: the record as already read (outer `None`: not read yet).
+pub async fn modify<F>(
+    ctx: &Context,
+    uid: &str,
+    category: Category,
+    mut first: Option<Option<DocumentsRecord>>,
+    change: F,
+) -> ApiResult<(DocumentsRecord, Change)>
+where
+    F: Fn(&mut Vec<DocEntry>) -> ApiResult<Change>,
+{
+    for attempt in 0..MAX_ATTEMPTS {
+        let current = match first.take() {
+            Some(read) => read,
+            None => store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?,
+        };
+        let mut record = current.unwrap_or_else(|| DocumentsRecord::empty(uid));
+        if change(record.list_mut(category))? == Change::Unchanged {
+            return Ok((record, Change::Unchanged));
+        }
+        let expected = record.version;
+        let now = clock::now_rfc3339();
+        record.version = expected + 1;
+        record.updated_at = Some(now.clone());
+        record.created_at.get_or_insert(now.clone());
+        match write(ctx, uid, category, &record, expected, &now).await {
+            Ok(()) => return Ok((record, Change::Applied)),
+            Err(WriteError::Conflict) => {
+                // Lost the race: wait a little (jittered, growing) and re-read.
+                let jitter = (uuid::Uuid::new_v4().as_u128() % 15) as u64;
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt + 1) + jitter)).await;
+            }
+            Err(WriteError::Api(e)) => return Err(e),
+        }
+    }
+    tracing::warn!(category = category.name(), "documents record stayed contended; answering 409");
+    Err(ApiError::conflict(
+        "The documents record was changed concurrently; refetch and retry",
+    ))
+}
+
+enum WriteError {
+    Conflict,
+    Api(ApiError),
+}
+
+/// One UpdateItem of the changed list, the version and the timestamps.
+async fn write(
+    ctx: &Context,
+    uid: &str,
+    category: Category,
+    record: &DocumentsRecord,
+    expected: u64,
+    now: &str,
+) -> Result<(), WriteError> {
+    let list = store::to_attr(record.list(category)).map_err(WriteError::Api)?;
+    let mut values: HashMap<String, _> = HashMap::from([
+        (":list".to_string(), list),
+        (":next".to_string(), aws_sdk_dynamodb::types::AttributeValue::N(record.version.to_string())),
+        (":now".to_string(), store::s(now)),
+    ]);
+    // A record written before versions existed (or not yet written) counts as 0.
+    let condition = if expected == 0 {
+        values.insert(":zero".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("0".into()));
+        "attribute_not_exists(#version) OR #version = :zero"
+    } else {
+        values.insert(":expected".to_string(), aws_sdk_dynamodb::types::AttributeValue::N(expected.to_string()));
+        "#version = :expected"
+    };
+    let result = ctx
+        .ddb
+        .update_item()
+        .table_name(ctx.table())
+        .set_key(Some(store::key(keys::patient_pk(uid), keys::DOCS_SK)))
+        .update_expression("SET #list = :list, #version = :next, updated_at = :now, created_at = if_not_exists(created_at, :now)")
+        .condition_expression(condition)
+        .expression_attribute_names("#list", category.name())
+        .expression_attribute_names("#version", "version")
+        .set_expression_attribute_values(Some(values))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if store::is_condition_failure(&err) => Err(WriteError::Conflict),
+        Err(err) => Err(WriteError::Api(err.into())),
+    }
+}
+
+/// Adds `entry` unless its key is already listed; enforces the category cap,
+/// dropping the oldest entries only when `replace_oldest` is set.
+pub fn attach_entry(list: &mut Vec<DocEntry>, category: Category, entry: &DocEntry, replace_oldest: bool) -> ApiResult<Change> {
+    if list.iter().any(|e| e.key == entry.key) {
+        return Ok(Change::Unchanged);
+    }
+    if let Some(cap) = category.cap() {
+        if list.len() >= cap {
+            if !replace_oldest {
+                return Err(ApiError::conflict(format!(
+                    "{} holds at most {cap} documents; pass replaceOldest: true to replace the oldest",
+                    category.name()
+                )));
+            }
+            while list.len() >= cap {
+                let oldest = list
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.uploaded_at.cmp(&b.1.uploaded_at))
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                list.remove(oldest);
+            }
+        }
+    }
+    list.push(entry.clone());
+    Ok(Change::Applied)
+}
+
+/// Removes the entry with `key`; 404 when it is not listed.
+pub fn detach_entry(list: &mut Vec<DocEntry>, key: &str) -> ApiResult<Change> {
+    let before = list.len();
+    list.retain(|e| e.key != key);
+    if list.len() == before {
+        return Err(ApiError::not_found("Document not attached"));
+    }
+    Ok(Change::Applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, at: &str) -> DocEntry {
+        DocEntry {
+            key: key.into(),
+            uploaded_at: at.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn attaching_the_same_key_twice_is_a_no_op() {
+        let mut list = vec![];
+        let e = entry("k1", "2025-01-01T00:00:00.000Z");
+        assert_eq!(attach_entry(&mut list, Category::LabReports, &e, false).unwrap(), Change::Applied);
+        assert_eq!(attach_entry(&mut list, Category::LabReports, &e, false).unwrap(), Change::Unchanged);
+        assert_eq!(list.len(), 1);
+    }
+
+    #[test]
+    fn preop_holds_three_unless_replacing_the_oldest() {
+        // Given three preop photos, the second one the oldest
+        let mut list = vec![
+            entry("a", "2025-01-02T00:00:00.000Z"),
+            entry("b", "2025-01-01T00:00:00.000Z"),
+            entry("c", "2025-01-03T00:00:00.000Z"),
+        ];
+        let d = entry("d", "2025-01-04T00:00:00.000Z");
+        // When a fourth arrives without replaceOldest, it is refused
+        let err = attach_entry(&mut list, Category::PreopPics, &d, false).unwrap_err();
+        assert_eq!(err.status().as_u16(), 409);
+        assert!(err.to_string().contains("replaceOldest"));
+        // When replaceOldest is set, the oldest goes
+        attach_entry(&mut list, Category::PreopPics, &d, true).unwrap();
+        let keys: Vec<_> = list.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, vec!["a", "c", "d"]);
+        // Other categories have no cap
+        let mut labs: Vec<DocEntry> = (0..5).map(|i| entry(&i.to_string(), "t")).collect();
+        attach_entry(&mut labs, Category::LabReports, &d, false).unwrap();
+        assert_eq!(labs.len(), 6);
+    }
+
+    #[test]
+    fn detaching_an_absent_key_is_not_found() {
+        let mut list = vec![entry("a", "t")];
+        assert_eq!(detach_entry(&mut list, "b").unwrap_err().status().as_u16(), 404);
+        assert_eq!(detach_entry(&mut list, "a").unwrap(), Change::Applied);
+        assert!(list.is_empty());
+    }
+}

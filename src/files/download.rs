@@ -1,0 +1,37 @@
+//! `POST /patients/{id}/files/presign-download`: a presigned GET for an
+//! existing object of the patient.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+use crate::patients;
+use crate::s3_objects;
+
+#[derive(Deserialize)]
+struct KeyBody {
+    key: Option<String>,
+}
+
+pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: KeyBody = req.json()?;
+    let key = body
+        .key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("key is required"))?;
+    ctx.bucket()?;
+    let patient = patients::resolve(ctx, id).await?;
+    super::guard(patient.uid(), &key)?;
+    if s3_objects::head(ctx, &key).await?.is_none() {
+        return Err(ApiError::not_found("File not found"));
+    }
+    let url = s3_objects::presign_get(ctx, &key).await?;
+    Ok(Reply::ok(json!({
+        "url": url,
+        "method": "GET",
+        "key": key,
+        "expiresIn": ctx.settings.presign_expires.as_secs(),
+    })))
+}

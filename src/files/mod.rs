@@ -1,0 +1,19 @@
+//! Files: the control plane of the patient's S3 objects. Bytes never pass
+//! through the Lambda: the browser PUTs and GETs with presigned URLs; these
+//! routes mint those URLs, list objects and delete them.
+
+pub mod delete;
+pub mod download;
+pub mod list;
+pub mod upload;
+
+use crate::error::ApiError;
+use crate::s3_keys::{self, KeyError};
+
+/// The files routes answer 403 for any key that is not the patient's.
+pub(crate) fn guard(uid: &str, key: &str) -> Result<(), ApiError> {
+    s3_keys::check_belongs(uid, key).map_err(|e| match e {
+        KeyError::OutsidePatient => ApiError::Forbidden("Key is outside this patient's files".into()),
+        malformed => ApiError::Forbidden(malformed.to_string()),
+    })
+}

@@ -1,0 +1,236 @@
+//! `POST /patients/{id}/files/presign-upload`: a presigned PUT with the
+//! Content-Type and the provenance metadata signed, plus every header the
+//! browser must send and the keys of the upload's siblings.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+use crate::patients::{self, PatientItem};
+use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
+use crate::s3_objects;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadBody {
+    filename: Option<String>,
+    mime_type: Option<String>,
+    target: Option<String>,
+    kind: Option<String>,
+    doc_type: Option<String>,
+    ref_id: Option<String>,
+    quality: Option<u32>,
+    max_w: Option<u32>,
+    label: Option<String>,
+    needs_optimization: Option<bool>,
+}
+
+/// A validated upload request.
+#[derive(Debug, PartialEq)]
+pub struct UploadPlan {
+    pub filename: String,
+    pub content_type: &'static str,
+    pub ext: &'static str,
+    pub target: Target,
+    pub owner: Owner,
+    pub quality: u32,
+    pub max_w: u32,
+    pub label: Option<String>,
+    pub needs_optimization: bool,
+}
+
+/// Reference ids become a folder name: keep them to safe id characters.
+pub fn valid_ref_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl UploadPlan {
+    fn from_body(body: UploadBody) -> ApiResult<Self> {
+        let filename = body
+            .filename
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| ApiError::bad_request("filename is required"))?;
+        if filename.len() > 255 || filename.chars().any(char::is_control) {
+            return Err(ApiError::bad_request("filename must be at most 255 printable characters"));
+        }
+        let mime = body.mime_type.ok_or_else(|| ApiError::bad_request("mimeType is required"))?;
+        let content_type = s3_keys::canonical_mime(&mime).ok_or_else(|| {
+            ApiError::bad_request(
+                "mimeType must be one of image/avif, image/webp, image/jpeg, image/png, application/pdf",
+            )
+        })?;
+        let ext = s3_keys::ext_for_mime(content_type).unwrap_or("bin");
+        let target = match body.target.as_deref() {
+            None => Target::Optimized,
+            Some(t) => Target::parse(t)
+                .ok_or_else(|| ApiError::bad_request("target must be optimized, originals or thumb"))?,
+        };
+        let ref_id = || -> ApiResult<String> {
+            let id = body.ref_id.as_deref().map(str::trim).unwrap_or("");
+            if id.is_empty() {
+                return Err(ApiError::bad_request("refId is required for note, med and task uploads"));
+            }
+            if !valid_ref_id(id) {
+                return Err(ApiError::bad_request("refId may only contain letters, digits, '-' and '_'"));
+            }
+            Ok(id.to_string())
+        };
+        let owner = match body.kind.as_deref().unwrap_or("doc") {
+            "doc" => {
+                let dt = body
+                    .doc_type
+                    .as_deref()
+                    .ok_or_else(|| ApiError::bad_request("docType is required for kind=doc"))?;
+                Owner::Doc(DocType::parse(dt).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "docType must be one of preop, lab, radiology, intraop, otnotes, postop, discharge",
+                    )
+                })?)
+            }
+            "note" => Owner::Entity(EntityKind::Note, ref_id()?),
+            "med" => Owner::Entity(EntityKind::Med, ref_id()?),
+            "task" => Owner::Entity(EntityKind::Task, ref_id()?),
+            _ => return Err(ApiError::bad_request("kind must be doc, note, med or task")),
+        };
+        let quality = body.quality.unwrap_or(80);
+        if !(1..=100).contains(&quality) {
+            return Err(ApiError::bad_request("quality must be between 1 and 100"));
+        }
+        let max_w = body.max_w.unwrap_or(1600);
+        if !(16..=10_000).contains(&max_w) {
+            return Err(ApiError::bad_request("maxW must be between 16 and 10000"));
+        }
+        Ok(Self {
+            filename,
+            content_type,
+            ext,
+            target,
+            owner,
+            quality,
+            max_w,
+            label: body.label.as_deref().and_then(s3_keys::slug),
+            needs_optimization: body.needs_optimization.unwrap_or(false),
+        })
+    }
+
+    /// Provenance stored as S3 user metadata. Values must be ASCII in HTTP
+    /// headers, so the original file name is percent-encoded.
+    pub fn metadata(&self, patient: &PatientItem) -> BTreeMap<String, String> {
+        let mut meta = BTreeMap::new();
+        meta.insert("patient-uid".to_string(), patient.uid().to_string());
+        let ascii = |v: &str| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
+        if let Some(mrn) = &patient.active_reg_mrn {
+            meta.insert("mrn".to_string(), ascii(mrn));
+        }
+        if let Some(scheme) = &patient.active_scheme {
+            meta.insert("scheme".to_string(), ascii(scheme));
+        }
+        meta.insert("kind".to_string(), self.owner.kind().to_string());
+        match &self.owner {
+            Owner::Doc(dt) => {
+                meta.insert("doctype".to_string(), dt.as_str().to_string());
+            }
+            Owner::Entity(_, ref_id) => {
+                meta.insert("refid".to_string(), ref_id.clone());
+            }
+        }
+        meta.insert("original-filename".to_string(), ascii(&self.filename));
+        if self.needs_optimization {
+            meta.insert("needs-optimization".to_string(), "true".to_string());
+        }
+        meta
+    }
+}
+
+pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let plan = UploadPlan::from_body(req.json()?)?;
+    ctx.bucket()?;
+    let patient = patients::resolve(ctx, id).await?;
+
+    let stem = s3_keys::stem(clock::now_millis(), &uuid::Uuid::new_v4(), plan.label.as_deref());
+    let keys = s3_keys::upload_keys(patient.uid(), &plan.owner, &stem, plan.quality, plan.max_w, plan.ext);
+    let key = keys.for_target(plan.target).to_string();
+    let content_type = if plan.target == Target::Thumb { "image/jpeg" } else { plan.content_type };
+
+    let put = s3_objects::presign_put(ctx, &key, content_type, plan.metadata(&patient).into_iter().collect()).await?;
+    let mut headers: serde_json::Map<String, serde_json::Value> =
+        put.headers.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    headers.insert("Content-Type".to_string(), json!(content_type));
+
+    Ok(Reply::ok(json!({
+        "key": key,
+        "uploadUrl": put.url,
+        "method": "PUT",
+        "headers": headers,
+        "contentType": content_type,
+        "expiresIn": ctx.settings.presign_expires.as_secs(),
+        "hints": {
+            "optimizedKey": keys.optimized,
+            "originalKey": keys.original,
+            "thumbKey": keys.thumb,
+        },
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(body: serde_json::Value) -> ApiResult<UploadPlan> {
+        UploadPlan::from_body(serde_json::from_value(body).unwrap())
+    }
+
+    #[test]
+    fn defaults_are_optimized_doc_q80_1600() {
+        let p = plan(json!({"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"})).unwrap();
+        assert_eq!(p.target, Target::Optimized);
+        assert_eq!(p.owner, Owner::Doc(DocType::Lab));
+        assert_eq!((p.quality, p.max_w, p.ext), (80, 1600, "jpg"));
+    }
+
+    #[test]
+    fn doc_needs_a_valid_doc_type_and_entities_need_a_ref_id() {
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png"})).is_err());
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "xray"})).is_err());
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "kind": "note"})).is_err());
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "kind": "note", "refId": "../x"})).is_err());
+        let p = plan(json!({"filename": "a", "mimeType": "image/png", "kind": "med", "refId": "m-1"})).unwrap();
+        assert_eq!(p.owner, Owner::Entity(EntityKind::Med, "m-1".into()));
+    }
+
+    #[test]
+    fn unsupported_types_and_ranges_are_rejected() {
+        assert!(plan(json!({"filename": "a", "mimeType": "text/html", "docType": "lab"})).is_err());
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "quality": 0})).is_err());
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "maxW": 1})).is_err());
+        assert!(plan(json!({"filename": "", "mimeType": "image/png", "docType": "lab"})).is_err());
+        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "target": "x"})).is_err());
+    }
+
+    #[test]
+    fn metadata_is_ascii_and_carries_provenance() {
+        let p = plan(json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg", "docType": "radiology"})).unwrap();
+        let patient = PatientItem {
+            patient_uid: "u1".into(),
+            active_reg_mrn: Some("M 1".into()),
+            active_scheme: Some("GEN".into()),
+            ..Default::default()
+        };
+        let meta = p.metadata(&patient);
+        assert_eq!(meta["patient-uid"], "u1");
+        assert_eq!(meta["doctype"], "radiology");
+        assert_eq!(meta["kind"], "doc");
+        assert_eq!(meta["mrn"], "M%201");
+        assert!(meta.values().all(|v| v.is_ascii()));
+        assert_eq!(meta["original-filename"], "R%C3%B6ntgen%201%2Ejpg");
+    }
+}

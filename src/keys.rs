@@ -1,0 +1,103 @@
+//! Every DynamoDB key string and index name of the single-table layout, in one
+//! place (see the table layout in the API contract).
+
+pub const GSI1: &str = "GSI1PK-index";
+pub const GSI2: &str = "GSI2PK-GSI2SK-index";
+/// Sparse index of active patients: only ACTIVE patients carry `GSI3PK`.
+pub const GSI3: &str = "GSI3PK-GSI3SK-index";
+pub const LSI_CUR_MRN: &str = "LSI_CUR_MRN-index";
+
+pub const META_SK: &str = "META_LATEST";
+pub const MRN_SK: &str = "MRN";
+pub const DOCS_SK: &str = "DOCS#PROFILE";
+pub const PROFILE_SK: &str = "PROFILE";
+pub const CHECKLIST_PK: &str = "CHECKLIST";
+pub const ACTIVE_PATIENTS: &str = "PATIENTS#ACTIVE";
+
+pub const TIMELINE_PREFIX: &str = "TL#";
+pub const NOTE_PREFIX: &str = "NOTE#";
+pub const TASK_PREFIX: &str = "TASK#";
+pub const MED_PREFIX: &str = "MED#";
+pub const CHECKLIST_PREFIX: &str = "STAGE#";
+
+pub fn patient_pk(uid: &str) -> String {
+    format!("PATIENT#{uid}")
+}
+
+pub fn mrn_pk(mrn: &str) -> String {
+    format!("MRN#{mrn}")
+}
+
+pub fn timeline_sk(date_in: &str, state: &str) -> String {
+    format!("{TIMELINE_PREFIX}{date_in}#{state}")
+}
+
+/// Note ids are UUIDv7, so `NOTE#{id}` sorts by creation time and a note is
+/// found by id with one GetItem.
+pub fn note_sk(note_id: &str) -> String {
+    format!("{NOTE_PREFIX}{note_id}")
+}
+
+pub fn task_sk(task_id: &str) -> String {
+    format!("{TASK_PREFIX}{task_id}")
+}
+
+pub fn med_sk(med_id: &str) -> String {
+    format!("{MED_PREFIX}{med_id}")
+}
+
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub fn checklist_sk(from: &str, to: &str) -> String {
+    format!("{CHECKLIST_PREFIX}{from}#TO#{to}")
+}
+
+/// Patients of a department by status: `DEPT#{dept}#{STATUS}`.
+pub fn dept_status_gsi1(department: &str, status: &str) -> String {
+    format!("DEPT#{department}#{}", status.to_uppercase())
+}
+
+/// Doctors of a department: `DEPT#{dept}#ROLE#DOCTOR`.
+pub fn doctor_gsi1(department: &str) -> String {
+    format!("DEPT#{department}#ROLE#DOCTOR")
+}
+
+pub fn current_mrn_lsi(mrn: &str) -> String {
+    format!("CUR#{mrn}")
+}
+
+/// Task dashboard partition: `TASK#{STATUS}#DEPT#{dept}`.
+pub fn task_gsi2pk(status: &str, department: &str) -> String {
+    format!("TASK#{}#DEPT#{department}", status.to_uppercase())
+}
+
+/// Task dashboard sort key: `ASSIGNEE#{a}#RECURRING#{YES|NO}#TASK#{id}`.
+pub fn task_gsi2sk(assignee: &str, recurring: bool, task_id: &str) -> String {
+    let rec = if recurring { "YES" } else { "NO" };
+    format!("ASSIGNEE#{assignee}#RECURRING#{rec}#TASK#{task_id}")
+}
+
+pub fn task_gsi2sk_assignee_prefix(assignee: &str) -> String {
+    format!("ASSIGNEE#{assignee}#")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_table_layout() {
+        assert_eq!(patient_pk("u1"), "PATIENT#u1");
+        assert_eq!(mrn_pk("M-1"), "MRN#M-1");
+        assert_eq!(timeline_sk("2025-01-01T00:00:00.000Z", "preop"), "TL#2025-01-01T00:00:00.000Z#preop");
+        assert_eq!(checklist_sk("onboarding", "preop"), "STAGE#onboarding#TO#preop");
+        assert_eq!(dept_status_gsi1("Surgery", "active"), "DEPT#Surgery#ACTIVE");
+        assert_eq!(doctor_gsi1("Surgery"), "DEPT#Surgery#ROLE#DOCTOR");
+        assert_eq!(task_gsi2pk("open", "Surgery"), "TASK#OPEN#DEPT#Surgery");
+        assert_eq!(task_gsi2sk("d1", true, "t1"), "ASSIGNEE#d1#RECURRING#YES#TASK#t1");
+        assert!(task_gsi2sk("d1", false, "t1").starts_with(&task_gsi2sk_assignee_prefix("d1")));
+        assert_eq!(current_mrn_lsi("M1"), "CUR#M1");
+    }
+}

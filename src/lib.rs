@@ -1,0 +1,24 @@
+//! HMS backend: one Lambda handler behind a Function URL. Bytes go straight
+//! between the browser and S3 through presigned URLs; this crate is the
+//! control plane holding metadata in one DynamoDB table.
+
+pub mod aws_calls;
+pub mod clock;
+pub mod context;
+pub mod documents;
+pub mod error;
+pub mod files;
+pub mod http;
+pub mod keys;
+pub mod local_server;
+pub mod logging;
+pub mod patients;
+pub mod provision;
+pub mod router;
+pub mod s3_keys;
+pub mod s3_objects;
+pub mod store;
+pub mod timeline;
+
+pub use context::Context;
+pub use router::handle;

@@ -1,0 +1,107 @@
+//! `POST /patients`: the patient item, its first timeline row and its MRN
+//! pointer in one transaction; an MRN already taken is a 409.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::fields::{key_text, required, EpisodeFields, PersonFields};
+use super::model::{MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+use crate::keys;
+use crate::store::{self, tx};
+use crate::timeline::{NewRow, TimelineRow};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    #[serde(flatten)]
+    person: PersonFields,
+    registration: Option<RegistrationBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistrationBody {
+    mrn: Option<String>,
+    scheme: Option<String>,
+    current_state: Option<String>,
+    #[serde(flatten)]
+    episode: EpisodeFields,
+}
+
+pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: CreateBody = req.json()?;
+    let name = required(&body.person.name, "name")?;
+    let reg = body
+        .registration
+        .ok_or_else(|| ApiError::bad_request("registration is required"))?;
+    let mrn = key_text(&required(&reg.mrn, "registration.mrn")?, "registration.mrn")?;
+    let scheme = required(&reg.scheme, "registration.scheme")?;
+    required(&reg.episode.department, "registration.department")?;
+    let state = match &reg.current_state {
+        Some(s) => key_text(s, "registration.currentState")?,
+        None => FIRST_STATE.to_string(),
+    };
+
+    let now = clock::now_rfc3339();
+    let uid = clock::new_id();
+    let mut patient = PatientItem {
+        pk: keys::patient_pk(&uid),
+        sk: keys::META_SK.to_string(),
+        patient_uid: uid.clone(),
+        name: Some(name),
+        active_reg_mrn: Some(mrn.clone()),
+        active_scheme: Some(scheme.clone()),
+        mrn_history: vec![MrnEntry {
+            mrn: mrn.clone(),
+            scheme: scheme.clone(),
+            date: Some(now.clone()),
+        }],
+        created_at: Some(now.clone()),
+        updated_at: Some(now.clone()),
+        last_updated: Some(now.clone()),
+        ..Default::default()
+    };
+    body.person.apply(&mut patient)?;
+    reg.episode.apply(&mut patient)?;
+    let row = TimelineRow::open(NewRow {
+        uid: &uid,
+        state: &state,
+        now: &now,
+        mrn: Some(mrn.clone()),
+        scheme: Some(scheme),
+        actor_id: None,
+        notes: None,
+    });
+    patient.current_state = Some(state.clone());
+    patient.state_dates.insert(state, now.clone());
+    patient.timeline_open_sk = Some(row.sk.clone());
+    patient.sync_index_keys();
+
+    let table = ctx.table();
+    let pointer = MrnPointer::new(&mrn, &patient);
+    let result = ctx
+        .ddb
+        .transact_write_items()
+        .transact_items(tx::put_new(table, store::to_item(&patient)?)?)
+        .transact_items(tx::put_new(table, store::to_item(&row)?)?)
+        .transact_items(tx::put_new(table, store::to_item(&pointer)?)?)
+        .send()
+        .await;
+    if let Err(err) = result {
+        if store::is_condition_failure(&err) {
+            return Err(ApiError::conflict(format!("MRN {mrn} is already registered to another patient")));
+        }
+        return Err(err.into());
+    }
+    Ok(Reply::created(json!({
+        "message": "created",
+        "patientId": uid,
+        "patient_uid": uid,
+        "latestMrn": mrn,
+        "patient": patient.to_json(),
+    })))
+}

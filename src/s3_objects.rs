@@ -1,0 +1,118 @@
+//! Small S3 reads shared by the routes: whether an object exists, and what S3
+//! says about it (size, type, provenance metadata).
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::operation::head_object::HeadObjectError;
+use aws_sdk_s3::presigning::PresigningConfig;
+
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Default)]
+pub struct ObjectInfo {
+    pub size: i64,
+    pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*`, names without the prefix).
+    pub metadata: HashMap<String, String>,
+}
+
+/// HeadObject; `None` when the object does not exist.
+pub async fn head(ctx: &Context, key: &str) -> ApiResult<Option<ObjectInfo>> {
+    let bucket = ctx.bucket()?;
+    match ctx.s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(out) => Ok(Some(ObjectInfo {
+            size: out.content_length().unwrap_or(0),
+            content_type: out.content_type().map(str::to_string),
+            metadata: out.metadata().cloned().unwrap_or_default(),
+        })),
+        Err(err) if matches!(err.as_service_error(), Some(HeadObjectError::NotFound(_))) => Ok(None),
+        Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A presigned GET for `key` (no network call).
+pub async fn presign_get(ctx: &Context, key: &str) -> ApiResult<String> {
+    let bucket = ctx.bucket()?;
+    let config = PresigningConfig::expires_in(ctx.settings.presign_expires)
+        .map_err(|e| ApiError::Internal(format!("presign config: {e}")))?;
+    let req = ctx
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(config)
+        .await
+        .map_err(|e| ApiError::Internal(format!("presign GET failed: {e}")))?;
+    Ok(req.uri().to_string())
+}
+
+/// A presigned PUT: the URL and every header the uploader must send with it.
+#[derive(Debug, Clone)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Presigns a PUT with `Content-Type` and user metadata signed (no network call).
+pub async fn presign_put(
+    ctx: &Context,
+    key: &str,
+    content_type: &str,
+    metadata: HashMap<String, String>,
+) -> ApiResult<PresignedPut> {
+    let bucket = ctx.bucket()?;
+    let config = PresigningConfig::expires_in(ctx.settings.presign_expires)
+        .map_err(|e| ApiError::Internal(format!("presign config: {e}")))?;
+    let presigned = ctx
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .set_metadata(Some(metadata))
+        .presigned(config)
+        .await
+        .map_err(|e| ApiError::Internal(format!("presign PUT failed: {e}")))?;
+    let headers = presigned
+        .headers()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+        .map(|(name, value)| {
+            let name = if name.eq_ignore_ascii_case("content-type") { "Content-Type" } else { name };
+            (name.to_string(), value.to_string())
+        })
+        .collect();
+    Ok(PresignedPut {
+        url: presigned.uri().to_string(),
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn presigned_put_signs_type_and_metadata_and_carries_no_checksum() {
+        // Given an offline context (presigning makes no network call)
+        let ctx = Context::offline_for_tests();
+        let meta = HashMap::from([("patient-uid".to_string(), "u1".to_string())]);
+        // When a PUT is presigned
+        let put = presign_put(&ctx, "patients/u1/optimized/docs/lab/a.jpg", "image/jpeg", meta)
+            .await
+            .unwrap();
+        // Then the URL carries no checksum of an empty body, which real S3 would
+        // compare against the uploaded bytes and reject
+        let url = put.url.to_ascii_lowercase();
+        assert!(!url.contains("x-amz-checksum"), "{url}");
+        assert!(!url.contains("x-amz-sdk-checksum-algorithm"), "{url}");
+        assert!(url.contains("x-amz-signedheaders=content-type%3bhost%3bx-amz-meta-patient-uid"), "{url}");
+        assert!(url.contains("x-amz-expires=900"));
+        // And every signed header the client must send is returned
+        let headers: HashMap<_, _> = put.headers.into_iter().collect();
+        assert_eq!(headers.get("Content-Type").map(String::as_str), Some("image/jpeg"));
+        assert_eq!(headers.get("x-amz-meta-patient-uid").map(String::as_str), Some("u1"));
+        assert!(headers.keys().all(|k| !k.to_ascii_lowercase().contains("checksum")));
+    }
+}
