@@ -1,7 +1,8 @@
-//! Counts AWS calls. An SDK interceptor records every attempt sent on the wire
-//! (`Service.Operation`), both into the current request's log (a task-local, so
-//! concurrent requests never mix) and into process-wide totals that tests and
-//! the benchmark read. Presigning sends nothing, so it is never counted.
+//! Counts AWS calls. An SDK interceptor records every attempt that went over
+//! the wire (`Service.Operation`, after transmit: presigning stops before
+//! transmit and is never counted), both into the current request's log (a
+//! task-local, so concurrent requests never mix) and into process-wide totals
+//! that tests and the benchmark read.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,7 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -91,9 +92,9 @@ impl Intercept for CallCounter {
         "HmsCallCounter"
     }
 
-    fn read_before_transmit(
+    fn read_after_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {

@@ -19,7 +19,10 @@ pub fn new_id() -> String {
 pub fn normalize_rfc3339(value: &str) -> Option<String> {
     chrono::DateTime::parse_from_rfc3339(value.trim())
         .ok()
-        .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true))
+        .map(|t| {
+            t.with_timezone(&Utc)
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
+        })
 }
 
 #[cfg(test)]

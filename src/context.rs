@@ -32,7 +32,11 @@ impl Settings {
     /// Reads settings through `lookup`, so the rules are testable without touching
     /// the process environment. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let first = |names: &[&str]| names.iter().find_map(|n| get(n));
         let presign_secs = get("PRESIGN_EXPIRES_SEC")
             .and_then(|v| v.parse::<u64>().ok())
@@ -42,8 +46,11 @@ impl Settings {
             table: get("TABLE_NAME").unwrap_or_else(|| "HMS".to_string()),
             bucket: first(&["FILES_BUCKET", "DOCS_BUCKET", "S3_BUCKET"]),
             presign_expires: Duration::from_secs(presign_secs),
-            cdn_domain: first(&["CDN_DOMAIN", "CF_DOMAIN"])
-                .map(|d| d.trim_start_matches("https://").trim_end_matches('/').to_string()),
+            cdn_domain: first(&["CDN_DOMAIN", "CF_DOMAIN"]).map(|d| {
+                d.trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_string()
+            }),
             cf_distribution_id: get("CF_DISTRIBUTION_ID"),
             cors_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
         }
@@ -74,12 +81,22 @@ impl Context {
         let s3_endpoint_set = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
-        Self::build(&sdk, Settings::from_env(), &Endpoints::default(), s3_endpoint_set)
+        Self::build(
+            &sdk,
+            Settings::from_env(),
+            &Endpoints::default(),
+            s3_endpoint_set,
+        )
     }
 
     /// Builds the clients. `s3_path_style` is needed by local S3 servers, which
     /// have no per-bucket DNS names.
-    pub fn build(sdk: &SdkConfig, settings: Settings, endpoints: &Endpoints, s3_path_style: bool) -> Self {
+    pub fn build(
+        sdk: &SdkConfig,
+        settings: Settings,
+        endpoints: &Endpoints,
+        s3_path_style: bool,
+    ) -> Self {
         let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(CallCounter);
         if let Some(url) = &endpoints.dynamodb {
             ddb = ddb.endpoint_url(url);
@@ -88,8 +105,12 @@ impl Context {
         // reject every real upload. Checksums are only computed where required.
         let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
             .interceptor(CallCounter)
-            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
             .force_path_style(s3_path_style || endpoints.s3.is_some());
         if let Some(url) = &endpoints.s3 {
             s3 = s3.endpoint_url(url);
@@ -112,7 +133,10 @@ impl Context {
 
     /// The files bucket, or the 500 the contract asks for on file routes only.
     pub fn bucket(&self) -> Result<&str, ApiError> {
-        self.settings.bucket.as_deref().ok_or(ApiError::NotConfigured("FILES_BUCKET"))
+        self.settings
+            .bucket
+            .as_deref()
+            .ok_or(ApiError::NotConfigured("FILES_BUCKET"))
     }
 
     /// Public URL of an object through CloudFront, when a CDN domain is configured.
@@ -121,43 +145,6 @@ impl Context {
             .cdn_domain
             .as_ref()
             .map(|domain| format!("https://{domain}/{key}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn settings(vars: &[(&str, &str)]) -> Settings {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup(|name| map.get(name).cloned())
-    }
-
-    #[test]
-    fn defaults_apply_when_nothing_is_set() {
-        let s = settings(&[]);
-        assert_eq!(s.table, "HMS");
-        assert_eq!(s.bucket, None);
-        assert_eq!(s.presign_expires, Duration::from_secs(900));
-        assert_eq!(s.cors_origin, "*");
-        assert_eq!(s.cdn_domain, None);
-    }
-
-    #[test]
-    fn bucket_and_cdn_fall_back_to_their_aliases() {
-        let s = settings(&[("S3_BUCKET", "b3"), ("DOCS_BUCKET", "b2"), ("CF_DOMAIN", "https://d1.cloudfront.net/")]);
-        assert_eq!(s.bucket.as_deref(), Some("b2"));
-        assert_eq!(s.cdn_domain.as_deref(), Some("d1.cloudfront.net"));
-        let s = settings(&[("FILES_BUCKET", "b1"), ("DOCS_BUCKET", "b2")]);
-        assert_eq!(s.bucket.as_deref(), Some("b1"));
-    }
-
-    #[test]
-    fn invalid_presign_expiry_falls_back_to_default() {
-        assert_eq!(settings(&[("PRESIGN_EXPIRES_SEC", "abc")]).presign_expires.as_secs(), 900);
-        assert_eq!(settings(&[("PRESIGN_EXPIRES_SEC", "0")]).presign_expires.as_secs(), 900);
-        assert_eq!(settings(&[("PRESIGN_EXPIRES_SEC", "60")]).presign_expires.as_secs(), 60);
     }
 }
 
@@ -173,7 +160,8 @@ impl Context {
             ))
             .behavior_version(BehaviorVersion::latest())
             .build();
-        let settings = Settings::from_lookup(|name| (name == "FILES_BUCKET").then(|| "hms-test".to_string()));
+        let settings =
+            Settings::from_lookup(|name| (name == "FILES_BUCKET").then(|| "hms-test".to_string()));
         let endpoint = Some("http://127.0.0.1:9".to_string());
         let endpoints = Endpoints {
             dynamodb: endpoint.clone(),
@@ -181,5 +169,64 @@ impl Context {
             cloudfront: endpoint,
         };
         Self::build(&sdk, settings, &endpoints, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = settings(&[]);
+        assert_eq!(s.table, "HMS");
+        assert_eq!(s.bucket, None);
+        assert_eq!(s.presign_expires, Duration::from_secs(900));
+        assert_eq!(s.cors_origin, "*");
+        assert_eq!(s.cdn_domain, None);
+    }
+
+    #[test]
+    fn bucket_and_cdn_fall_back_to_their_aliases() {
+        let s = settings(&[
+            ("S3_BUCKET", "b3"),
+            ("DOCS_BUCKET", "b2"),
+            ("CF_DOMAIN", "https://d1.cloudfront.net/"),
+        ]);
+        assert_eq!(s.bucket.as_deref(), Some("b2"));
+        assert_eq!(s.cdn_domain.as_deref(), Some("d1.cloudfront.net"));
+        let s = settings(&[("FILES_BUCKET", "b1"), ("DOCS_BUCKET", "b2")]);
+        assert_eq!(s.bucket.as_deref(), Some("b1"));
+    }
+
+    #[test]
+    fn invalid_presign_expiry_falls_back_to_default() {
+        assert_eq!(
+            settings(&[("PRESIGN_EXPIRES_SEC", "abc")])
+                .presign_expires
+                .as_secs(),
+            900
+        );
+        assert_eq!(
+            settings(&[("PRESIGN_EXPIRES_SEC", "0")])
+                .presign_expires
+                .as_secs(),
+            900
+        );
+        assert_eq!(
+            settings(&[("PRESIGN_EXPIRES_SEC", "60")])
+                .presign_expires
+                .as_secs(),
+            60
+        );
     }
 }

@@ -33,7 +33,9 @@ impl ApiRequest {
             _ => Vec::new(),
         };
         if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
         }
         Ok(Self {
             method: req.method().clone(),
@@ -45,7 +47,10 @@ impl ApiRequest {
 
     /// A query parameter, trimmed; empty counts as absent.
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+        self.query
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
     }
 
     /// A boolean flag such as `presign=1` or `desc=true`.
@@ -59,7 +64,9 @@ impl ApiRequest {
             None => Ok(default),
             Some(raw) => match raw.parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(n.min(max)),
-                _ => Err(ApiError::bad_request(format!("limit must be an integer between 1 and {max}"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "limit must be an integer between 1 and {max}"
+                ))),
             },
         }
     }
@@ -123,7 +130,9 @@ pub fn path_segments(path: &str) -> ApiResult<Vec<String>> {
 
 /// Parses `a=1&b=x%20y` (form encoding, `+` is a space); the last value wins.
 pub fn parse_query(query: &str) -> HashMap<String, String> {
-    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// `assigned_doctor` → `assignedDoctor`; keys already in camelCase are unchanged.
@@ -230,8 +239,14 @@ mod tests {
 
     #[test]
     fn segments_are_decoded_once_and_trailing_slash_is_tolerated() {
-        assert_eq!(path_segments("/patients/MRN%2F1/").unwrap(), vec!["patients", "MRN/1"]);
-        assert_eq!(path_segments("/patients/a%2520b").unwrap(), vec!["patients", "a%20b"]);
+        assert_eq!(
+            path_segments("/patients/MRN%2F1/").unwrap(),
+            vec!["patients", "MRN/1"]
+        );
+        assert_eq!(
+            path_segments("/patients/a%2520b").unwrap(),
+            vec!["patients", "a%20b"]
+        );
         assert!(path_segments("/").unwrap().is_empty());
         assert!(path_segments("/patients//x").is_err());
         assert!(path_segments("/patients/%ff").is_err());
@@ -247,7 +262,9 @@ mod tests {
 
     #[test]
     fn snake_case_keys_become_camel_case_at_every_depth() {
-        let req = req_with_body(r#"{"assigned_doctor":"d","emergency_contact":{"alt_phone":"1","address":{"postal_code":"9"}},"list":[{"mime_type":"x"}]}"#);
+        let req = req_with_body(
+            r#"{"assigned_doctor":"d","emergency_contact":{"alt_phone":"1","address":{"postal_code":"9"}},"list":[{"mime_type":"x"}]}"#,
+        );
         let obj = Value::Object(req.json_object().unwrap());
         assert_eq!(
             obj,

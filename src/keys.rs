@@ -91,12 +91,21 @@ mod tests {
     fn keys_follow_the_table_layout() {
         assert_eq!(patient_pk("u1"), "PATIENT#u1");
         assert_eq!(mrn_pk("M-1"), "MRN#M-1");
-        assert_eq!(timeline_sk("2025-01-01T00:00:00.000Z", "preop"), "TL#2025-01-01T00:00:00.000Z#preop");
-        assert_eq!(checklist_sk("onboarding", "preop"), "STAGE#onboarding#TO#preop");
+        assert_eq!(
+            timeline_sk("2025-01-01T00:00:00.000Z", "preop"),
+            "TL#2025-01-01T00:00:00.000Z#preop"
+        );
+        assert_eq!(
+            checklist_sk("onboarding", "preop"),
+            "STAGE#onboarding#TO#preop"
+        );
         assert_eq!(dept_status_gsi1("Surgery", "active"), "DEPT#Surgery#ACTIVE");
         assert_eq!(doctor_gsi1("Surgery"), "DEPT#Surgery#ROLE#DOCTOR");
         assert_eq!(task_gsi2pk("open", "Surgery"), "TASK#OPEN#DEPT#Surgery");
-        assert_eq!(task_gsi2sk("d1", true, "t1"), "ASSIGNEE#d1#RECURRING#YES#TASK#t1");
+        assert_eq!(
+            task_gsi2sk("d1", true, "t1"),
+            "ASSIGNEE#d1#RECURRING#YES#TASK#t1"
+        );
         assert!(task_gsi2sk("d1", false, "t1").starts_with(&task_gsi2sk_assignee_prefix("d1")));
         assert_eq!(current_mrn_lsi("M1"), "CUR#M1");
     }

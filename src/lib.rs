@@ -21,4 +21,4 @@ pub mod store;
 pub mod timeline;
 
 pub use context::Context;
-pub use router::handle;
+pub use router::{handle, handle_counted};

@@ -18,7 +18,11 @@ use crate::context::Context;
 use crate::http::MAX_BODY_BYTES;
 
 /// Serves `ctx` on `listener` until `shutdown` completes.
-pub async fn serve(ctx: Context, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    ctx: Context,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer): (_, SocketAddr) = tokio::select! {
@@ -31,7 +35,10 @@ pub async fn serve(ctx: Context, listener: TcpListener, shutdown: impl Future<Ou
                 let ctx = ctx.clone();
                 async move { Ok::<_, Infallible>(answer(&ctx, req).await) }
             });
-            if let Err(err) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(err) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %err, "connection closed with an error");
             }
         });

@@ -2,8 +2,8 @@
 //! on a local emulator. The same layout is declared in template.yaml for AWS.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, LocalSecondaryIndex,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
 };
 
 use crate::context::Context;
@@ -19,7 +19,10 @@ fn attr(name: &str) -> Result<AttributeDefinition, BoxError> {
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, BoxError> {
-    Ok(KeySchemaElement::builder().attribute_name(name).key_type(kind).build()?)
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()?)
 }
 
 fn gsi(name: &str, hash: &str, range: Option<&str>) -> Result<GlobalSecondaryIndex, BoxError> {
@@ -30,20 +33,40 @@ fn gsi(name: &str, hash: &str, range: Option<&str>) -> Result<GlobalSecondaryInd
     Ok(GlobalSecondaryIndex::builder()
         .index_name(name)
         .set_key_schema(Some(schema))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()?)
 }
 
 /// Creates the table unless it exists.
 pub async fn ensure_table(ctx: &Context) -> Result<(), BoxError> {
     let table = ctx.table();
-    if ctx.ddb.describe_table().table_name(table).send().await.is_ok() {
+    if ctx
+        .ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
-    let defs = ["PK", "SK", "GSI1PK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "LSI_CUR_MRN"]
-        .iter()
-        .map(|n| attr(n))
-        .collect::<Result<Vec<_>, _>>()?;
+    let defs = [
+        "PK",
+        "SK",
+        "GSI1PK",
+        "GSI2PK",
+        "GSI2SK",
+        "GSI3PK",
+        "GSI3SK",
+        "LSI_CUR_MRN",
+    ]
+    .iter()
+    .map(|n| attr(n))
+    .collect::<Result<Vec<_>, _>>()?;
     ctx.ddb
         .create_table()
         .table_name(table)
@@ -59,7 +82,11 @@ pub async fn ensure_table(ctx: &Context) -> Result<(), BoxError> {
                 .index_name(keys::LSI_CUR_MRN)
                 .key_schema(key("PK", KeyType::Hash)?)
                 .key_schema(key("LSI_CUR_MRN", KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
                 .build()?,
         )
         .send()

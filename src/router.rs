@@ -69,13 +69,23 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
         ["patients", "by-mrn", mrn] => only(Method::GET, Route::PatientByMrn { mrn: id(mrn) }),
         ["patients", p] => only(Method::GET, Route::PatientGet { id: id(p) }),
         ["patients", p, "files"] => only(Method::GET, Route::FilesList { id: id(p) }),
-        ["patients", p, "files", "presign-upload"] => only(Method::POST, Route::FilesPresignUpload { id: id(p) }),
-        ["patients", p, "files", "presign-download"] => only(Method::POST, Route::FilesPresignDownload { id: id(p) }),
+        ["patients", p, "files", "presign-upload"] => {
+            only(Method::POST, Route::FilesPresignUpload { id: id(p) })
+        }
+        ["patients", p, "files", "presign-download"] => {
+            only(Method::POST, Route::FilesPresignDownload { id: id(p) })
+        }
         ["patients", p, "files", "delete"] => only(Method::POST, Route::FilesDelete { id: id(p) }),
         ["patients", p, "documents"] => only(Method::GET, Route::DocumentsGet { id: id(p) }),
-        ["patients", p, "documents", "init"] => only(Method::POST, Route::DocumentsInit { id: id(p) }),
-        ["patients", p, "documents", "attach"] => only(Method::POST, Route::DocumentsAttach { id: id(p) }),
-        ["patients", p, "documents", "detach"] => only(Method::POST, Route::DocumentsDetach { id: id(p) }),
+        ["patients", p, "documents", "init"] => {
+            only(Method::POST, Route::DocumentsInit { id: id(p) })
+        }
+        ["patients", p, "documents", "attach"] => {
+            only(Method::POST, Route::DocumentsAttach { id: id(p) })
+        }
+        ["patients", p, "documents", "detach"] => {
+            only(Method::POST, Route::DocumentsDetach { id: id(p) })
+        }
         _ => Err(ApiError::not_found("Not found")),
     }
 }
@@ -86,7 +96,9 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
             serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
         )),
         Route::PatientCreate => patients::create::create(ctx, req).await,
-        Route::PatientGet { id } | Route::PatientByMrn { mrn: id } => patients::read::get(ctx, id).await,
+        Route::PatientGet { id } | Route::PatientByMrn { mrn: id } => {
+            patients::read::get(ctx, id).await
+        }
         Route::FilesPresignUpload { id } => files::upload::presign_upload(ctx, id, req).await,
         Route::FilesList { id } => files::list::list(ctx, id, req).await,
         Route::FilesPresignDownload { id } => files::download::presign_download(ctx, id, req).await,
@@ -110,7 +122,8 @@ async fn run(ctx: &Context, req: &Request) -> (&'static str, Response<Body>) {
         let api_req = ApiRequest::from_lambda(req)?;
         let route = route(&api_req.method, &api_req.segments)?;
         pattern = route.pattern();
-        dispatch(ctx, &route, &api_req).await
+        // Boxed: route futures hold SDK futures and are large.
+        Box::pin(dispatch(ctx, &route, &api_req)).await
     }
     .await;
     let resp = match result {
@@ -127,16 +140,22 @@ async fn run(ctx: &Context, req: &Request) -> (&'static str, Response<Body>) {
 
 /// The handler the Lambda runtime, the local server and the tests all call.
 pub async fn handle(ctx: &Context, req: Request) -> Response<Body> {
+    handle_counted(ctx, req).await.0
+}
+
+/// [`handle`], also returning the AWS calls the request made.
+pub async fn handle_counted(ctx: &Context, req: Request) -> (Response<Body>, CallCounts) {
     let started = Instant::now();
-    let ((pattern, mut resp), calls) = aws_calls::scope(run(ctx, &req)).await;
+    let ((pattern, mut resp), calls) = aws_calls::scope(Box::pin(run(ctx, &req))).await;
     add_cors(ctx, &mut resp);
     log_request(&req, pattern, resp.status(), started, &calls);
-    resp
+    (resp, calls)
 }
 
 fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
     let headers = resp.headers_mut();
-    let origin = HeaderValue::from_str(&ctx.settings.cors_origin).unwrap_or(HeaderValue::from_static("*"));
+    let origin =
+        HeaderValue::from_str(&ctx.settings.cors_origin).unwrap_or(HeaderValue::from_static("*"));
     headers.insert("access-control-allow-origin", origin);
     headers.insert(
         "access-control-allow-methods",
@@ -146,14 +165,24 @@ fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
         "access-control-allow-headers",
         HeaderValue::from_static("Content-Type,Authorization"),
     );
-    headers.insert("access-control-expose-headers", HeaderValue::from_static("x-next-cursor"));
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("x-next-cursor"),
+    );
 }
 
-fn log_request(req: &Request, pattern: &str, status: StatusCode, started: Instant, calls: &CallCounts) {
+fn log_request(
+    req: &Request,
+    pattern: &str,
+    status: StatusCode,
+    started: Instant,
+    calls: &CallCounts,
+) {
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
-        .unwrap_or_default();
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     tracing::info!(
         request_id = %request_id,
         route = pattern,
@@ -176,7 +205,10 @@ mod tests {
 
     #[test]
     fn known_paths_route_to_their_handlers() {
-        assert_eq!(route(&Method::GET, &segs("/health")).unwrap(), Route::Health);
+        assert_eq!(
+            route(&Method::GET, &segs("/health")).unwrap(),
+            Route::Health
+        );
         assert_eq!(
             route(&Method::GET, &segs("/patients/by-mrn/M1")).unwrap(),
             Route::PatientByMrn { mrn: "M1".into() }

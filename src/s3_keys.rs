@@ -252,10 +252,20 @@ impl UploadKeys {
 }
 
 /// Builds the siblings of one upload from a shared stem.
-pub fn upload_keys(uid: &str, owner: &Owner, stem: &str, quality: u32, max_w: u32, ext: &str) -> UploadKeys {
+pub fn upload_keys(
+    uid: &str,
+    owner: &Owner,
+    stem: &str,
+    quality: u32,
+    max_w: u32,
+    ext: &str,
+) -> UploadKeys {
     let base = patient_prefix(uid);
     UploadKeys {
-        optimized: format!("{base}optimized/{}{stem}-q{quality}-{max_w}w.{ext}", owner.folder()),
+        optimized: format!(
+            "{base}optimized/{}{stem}-q{quality}-{max_w}w.{ext}",
+            owner.folder()
+        ),
         original: format!("{base}originals/{stem}.{ext}"),
         thumb: format!("{base}thumb/{stem}-thumb.jpg"),
     }
@@ -291,12 +301,20 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
     let (uid, target, owner, filename) = match parts.as_slice() {
         [uid, "originals", file] => (*uid, Target::Originals, None, *file),
         [uid, "thumb", file] => (*uid, Target::Thumb, None, *file),
-        [uid, "optimized", "docs", doc_type, file] => {
-            (*uid, Target::Optimized, Some(Owner::Doc(DocType::parse(doc_type)?)), *file)
-        }
+        [uid, "optimized", "docs", doc_type, file] => (
+            *uid,
+            Target::Optimized,
+            Some(Owner::Doc(DocType::parse(doc_type)?)),
+            *file,
+        ),
         [uid, "optimized", folder, ref_id, file] => {
             let kind = EntityKind::from_folder(folder)?;
-            (*uid, Target::Optimized, Some(Owner::Entity(kind, ref_id.to_string())), *file)
+            (
+                *uid,
+                Target::Optimized,
+                Some(Owner::Entity(kind, ref_id.to_string())),
+                *file,
+            )
         }
         _ => return None,
     };
@@ -353,11 +371,15 @@ pub fn siblings_of(key: &str) -> Vec<String> {
     let Some(parsed) = parse(key) else {
         return Vec::new();
     };
-    let (Target::Optimized, Some(stem), Some(ext)) = (parsed.target, parsed.stem, parsed.ext) else {
+    let (Target::Optimized, Some(stem), Some(ext)) = (parsed.target, parsed.stem, parsed.ext)
+    else {
         return Vec::new();
     };
     let base = patient_prefix(&parsed.uid);
-    vec![format!("{base}originals/{stem}.{ext}"), format!("{base}thumb/{stem}-thumb.jpg")]
+    vec![
+        format!("{base}originals/{stem}.{ext}"),
+        format!("{base}thumb/{stem}-thumb.jpg"),
+    ]
 }
 
 #[cfg(test)]
@@ -372,7 +394,10 @@ mod tests {
 
     #[test]
     fn slug_keeps_only_safe_characters() {
-        assert_eq!(slug("Chest X-Ray (PA view)").as_deref(), Some("chest-x-ray-pa-view"));
+        assert_eq!(
+            slug("Chest X-Ray (PA view)").as_deref(),
+            Some("chest-x-ray-pa-view")
+        );
         assert_eq!(slug("  ../../etc/passwd ").as_deref(), Some("etc-passwd"));
         assert_eq!(slug("ÄÖÜ"), None);
         assert_eq!(slug("---"), None);
@@ -399,21 +424,46 @@ mod tests {
         // Then the three keys follow the layout
         assert_eq!(
             keys.optimized,
-            format!("patients/{UID}/optimized/docs/lab/1700000000000-{}-cbc-q80-1600w.jpg", id())
+            format!(
+                "patients/{UID}/optimized/docs/lab/1700000000000-{}-cbc-q80-1600w.jpg",
+                id()
+            )
         );
-        assert_eq!(keys.original, format!("patients/{UID}/originals/1700000000000-{}-cbc.jpg", id()));
-        assert_eq!(keys.thumb, format!("patients/{UID}/thumb/1700000000000-{}-cbc-thumb.jpg", id()));
+        assert_eq!(
+            keys.original,
+            format!("patients/{UID}/originals/1700000000000-{}-cbc.jpg", id())
+        );
+        assert_eq!(
+            keys.thumb,
+            format!("patients/{UID}/thumb/1700000000000-{}-cbc-thumb.jpg", id())
+        );
         // And the siblings of the optimized key are exactly the other two
-        assert_eq!(siblings_of(&keys.optimized), vec![keys.original.clone(), keys.thumb.clone()]);
+        assert_eq!(
+            siblings_of(&keys.optimized),
+            vec![keys.original.clone(), keys.thumb.clone()]
+        );
     }
 
     #[test]
     fn entity_uploads_live_under_their_own_folder() {
         let s = stem(1, &id(), None);
-        let keys = upload_keys(UID, &Owner::Entity(EntityKind::Note, "n1".into()), &s, 70, 800, "pdf");
-        assert_eq!(keys.optimized, format!("patients/{UID}/optimized/notes/n1/1-{}-q70-800w.pdf", id()));
+        let keys = upload_keys(
+            UID,
+            &Owner::Entity(EntityKind::Note, "n1".into()),
+            &s,
+            70,
+            800,
+            "pdf",
+        );
+        assert_eq!(
+            keys.optimized,
+            format!("patients/{UID}/optimized/notes/n1/1-{}-q70-800w.pdf", id())
+        );
         let parsed = parse(&keys.optimized).unwrap();
-        assert_eq!(parsed.owner, Some(Owner::Entity(EntityKind::Note, "n1".into())));
+        assert_eq!(
+            parsed.owner,
+            Some(Owner::Entity(EntityKind::Note, "n1".into()))
+        );
         assert_eq!(parsed.stem.as_deref(), Some(s.as_str()));
     }
 
@@ -426,19 +476,30 @@ mod tests {
         assert_eq!(p.target, Target::Optimized);
         assert_eq!(p.owner, Some(Owner::Doc(DocType::OtNotes)));
         assert_eq!(p.stem.as_deref(), Some(s.as_str()));
-        assert_eq!(parse(&keys.thumb).unwrap().stem.as_deref(), Some(s.as_str()));
+        assert_eq!(
+            parse(&keys.thumb).unwrap().stem.as_deref(),
+            Some(s.as_str())
+        );
         assert_eq!(parse(&keys.original).unwrap().target, Target::Originals);
         assert!(parse("patients/u/optimized/docs/unknown/a.jpg").is_none());
         assert!(parse("other/u/thumb/a.jpg").is_none());
-        assert!(siblings_of(&format!("patients/{UID}/optimized/docs/lab/free-name.jpg")).is_empty());
+        assert!(
+            siblings_of(&format!("patients/{UID}/optimized/docs/lab/free-name.jpg")).is_empty()
+        );
     }
 
     #[test]
     fn guard_accepts_only_clean_keys_under_the_patient() {
         let good = format!("patients/{UID}/optimized/docs/lab/a.jpg");
         assert_eq!(check_belongs(UID, &good), Ok(()));
-        assert_eq!(check_belongs(UID, "patients/other/optimized/a.jpg"), Err(KeyError::OutsidePatient));
-        assert_eq!(check_belongs(UID, &format!("patients/{UID}extra/a.jpg")), Err(KeyError::OutsidePatient));
+        assert_eq!(
+            check_belongs(UID, "patients/other/optimized/a.jpg"),
+            Err(KeyError::OutsidePatient)
+        );
+        assert_eq!(
+            check_belongs(UID, &format!("patients/{UID}extra/a.jpg")),
+            Err(KeyError::OutsidePatient)
+        );
         for bad in [
             format!("patients/{UID}/../other/a.jpg"),
             format!("patients/{UID}/optimized//a.jpg"),
@@ -448,7 +509,10 @@ mod tests {
             format!("patients/{UID}/"),
             format!("patients/{UID}/optimized/./a.jpg"),
         ] {
-            assert!(matches!(check_belongs(UID, &bad), Err(KeyError::Malformed(_))), "{bad:?}");
+            assert!(
+                matches!(check_belongs(UID, &bad), Err(KeyError::Malformed(_))),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -26,8 +26,16 @@ pub async fn head(ctx: &Context, key: &str) -> ApiResult<Option<ObjectInfo>> {
             content_type: out.content_type().map(str::to_string),
             metadata: out.metadata().cloned().unwrap_or_default(),
         })),
-        Err(err) if matches!(err.as_service_error(), Some(HeadObjectError::NotFound(_))) => Ok(None),
-        Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(err) if matches!(err.as_service_error(), Some(HeadObjectError::NotFound(_))) => {
+            Ok(None)
+        }
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            Ok(None)
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -79,7 +87,11 @@ pub async fn presign_put(
         .headers()
         .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
         .map(|(name, value)| {
-            let name = if name.eq_ignore_ascii_case("content-type") { "Content-Type" } else { name };
+            let name = if name.eq_ignore_ascii_case("content-type") {
+                "Content-Type"
+            } else {
+                name
+            };
             (name.to_string(), value.to_string())
         })
         .collect();
@@ -99,20 +111,36 @@ mod tests {
         let ctx = Context::offline_for_tests();
         let meta = HashMap::from([("patient-uid".to_string(), "u1".to_string())]);
         // When a PUT is presigned
-        let put = presign_put(&ctx, "patients/u1/optimized/docs/lab/a.jpg", "image/jpeg", meta)
-            .await
-            .unwrap();
+        let put = presign_put(
+            &ctx,
+            "patients/u1/optimized/docs/lab/a.jpg",
+            "image/jpeg",
+            meta,
+        )
+        .await
+        .unwrap();
         // Then the URL carries no checksum of an empty body, which real S3 would
         // compare against the uploaded bytes and reject
         let url = put.url.to_ascii_lowercase();
         assert!(!url.contains("x-amz-checksum"), "{url}");
         assert!(!url.contains("x-amz-sdk-checksum-algorithm"), "{url}");
-        assert!(url.contains("x-amz-signedheaders=content-type%3bhost%3bx-amz-meta-patient-uid"), "{url}");
+        assert!(
+            url.contains("x-amz-signedheaders=content-type%3bhost%3bx-amz-meta-patient-uid"),
+            "{url}"
+        );
         assert!(url.contains("x-amz-expires=900"));
         // And every signed header the client must send is returned
         let headers: HashMap<_, _> = put.headers.into_iter().collect();
-        assert_eq!(headers.get("Content-Type").map(String::as_str), Some("image/jpeg"));
-        assert_eq!(headers.get("x-amz-meta-patient-uid").map(String::as_str), Some("u1"));
-        assert!(headers.keys().all(|k| !k.to_ascii_lowercase().contains("checksum")));
+        assert_eq!(
+            headers.get("Content-Type").map(String::as_str),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            headers.get("x-amz-meta-patient-uid").map(String::as_str),
+            Some("u1")
+        );
+        assert!(headers
+            .keys()
+            .all(|k| !k.to_ascii_lowercase().contains("checksum")));
     }
 }

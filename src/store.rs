@@ -51,12 +51,18 @@ pub async fn get<T: DeserializeOwned>(ctx: &Context, pk: &str, sk: &str) -> ApiR
 /// Strongly consistent BatchGetItem of up to 100 keys; unprocessed keys are
 /// retried (a bounded number of times) so the answer is complete. Returns items
 /// by `(PK, SK)`.
-pub async fn batch_get(ctx: &Context, keys: &[(String, String)]) -> ApiResult<HashMap<(String, String), Item>> {
+pub async fn batch_get(
+    ctx: &Context,
+    keys: &[(String, String)],
+) -> ApiResult<HashMap<(String, String), Item>> {
     let mut found = HashMap::new();
     if keys.is_empty() {
         return Ok(found);
     }
-    let mut pending: Vec<Item> = keys.iter().map(|(pk, sk)| key(pk.as_str(), sk.as_str())).collect();
+    let mut pending: Vec<Item> = keys
+        .iter()
+        .map(|(pk, sk)| key(pk.as_str(), sk.as_str()))
+        .collect();
     for attempt in 0..5u64 {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(pending))
@@ -69,8 +75,14 @@ pub async fn batch_get(ctx: &Context, keys: &[(String, String)]) -> ApiResult<Ha
             .request_items(ctx.table(), request)
             .send()
             .await?;
-        for item in out.responses.and_then(|mut r| r.remove(ctx.table())).unwrap_or_default() {
-            if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get("PK"), item.get("SK")) {
+        for item in out
+            .responses
+            .and_then(|mut r| r.remove(ctx.table()))
+            .unwrap_or_default()
+        {
+            if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("PK"), item.get("SK"))
+            {
                 found.insert((pk.clone(), sk.clone()), item);
             }
         }
@@ -84,18 +96,24 @@ pub async fn batch_get(ctx: &Context, keys: &[(String, String)]) -> ApiResult<Ha
         }
         tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
     }
-    Err(ApiError::Internal("BatchGetItem left keys unprocessed".into()))
+    Err(ApiError::Internal(
+        "BatchGetItem left keys unprocessed".into(),
+    ))
 }
 
 /// Whether an SDK error is a failed condition check (a lost optimistic race or
 /// an item that must not exist), including inside a transaction.
-pub fn is_condition_failure<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+pub fn is_condition_failure<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     err.as_service_error()
         .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException" || code == "TransactionCanceledException")
+        .is_some_and(|code| {
+            code == "ConditionalCheckFailedException" || code == "TransactionCanceledException"
+        })
 }
 
 /// Encodes a LastEvaluatedKey as an opaque cursor (base64url of its JSON).
@@ -118,7 +136,9 @@ pub fn encode_cursor(last_key: &Item) -> Option<String> {
 /// is a 400.
 pub fn decode_cursor(raw: &str, names: &[&str], fixed: &[(&str, &str)]) -> ApiResult<Item> {
     let bad = || ApiError::bad_request("Invalid cursor");
-    let bytes = URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).map_err(|_| bad())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .map_err(|_| bad())?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let obj = value.as_object().ok_or_else(bad)?;
     if obj.len() != names.len() {

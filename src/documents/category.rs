@@ -72,7 +72,9 @@ impl Category {
     /// Accepts the request name or the response field name.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        Self::ALL.into_iter().find(|c| c.name() == s || c.field() == s)
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == s || c.field() == s)
     }
 
     /// Only lab and radiology reports carry a verified/reviewed stamp.

@@ -38,7 +38,9 @@ pub async fn init(ctx: &Context, id: &str) -> ApiResult<Reply> {
     let (patient, record) = load(ctx, id).await?;
     let uid = patient.uid();
     if let Some(existing) = record {
-        return Ok(Reply::ok(json!({"message": "exists", "documents": existing.to_json(ctx, uid)})));
+        return Ok(Reply::ok(
+            json!({"message": "exists", "documents": existing.to_json(ctx, uid)}),
+        ));
     }
     let now = clock::now_rfc3339();
     let mut fresh = DocumentsRecord::empty(uid);
@@ -54,13 +56,18 @@ pub async fn init(ctx: &Context, id: &str) -> ApiResult<Reply> {
         .send()
         .await;
     match result {
-        Ok(_) => Ok(Reply::created(json!({"message": "created", "documents": fresh.to_json(ctx, uid)}))),
+        Ok(_) => Ok(Reply::created(
+            json!({"message": "created", "documents": fresh.to_json(ctx, uid)}),
+        )),
         Err(err) if store::is_condition_failure(&err) => {
             // Created by a concurrent request a moment ago.
-            let existing = store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK)
-                .await?
-                .unwrap_or(fresh);
-            Ok(Reply::ok(json!({"message": "exists", "documents": existing.to_json(ctx, uid)})))
+            let existing =
+                store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK)
+                    .await?
+                    .unwrap_or(fresh);
+            Ok(Reply::ok(
+                json!({"message": "exists", "documents": existing.to_json(ctx, uid)}),
+            ))
         }
         Err(err) => Err(err.into()),
     }
@@ -98,7 +105,8 @@ fn category_of(raw: Option<&str>) -> ApiResult<Category> {
 
 /// The key must be the patient's and lie in the category's docType folder.
 fn check_key(uid: &str, key: &str, category: Category) -> ApiResult<()> {
-    s3_keys::check_belongs(uid, key).map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
+    s3_keys::check_belongs(uid, key)
+        .map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
     let folder = format!(
         "{}optimized/{}",
         s3_keys::patient_prefix(uid),
@@ -159,17 +167,24 @@ pub async fn attach_object(
 pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: AttachBody = req.json()?;
     let category = category_of(body.category.as_deref())?;
-    let key = body.key.filter(|k| !k.is_empty()).ok_or_else(|| ApiError::bad_request("key is required"))?;
+    let key = body
+        .key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("key is required"))?;
     ctx.bucket()?;
     let (patient, record) = load(ctx, id).await?;
     let uid = patient.uid().to_string();
     check_key(&uid, &key, category)?;
-    let object = s3_objects::head(ctx, &key)
-        .await?
-        .ok_or_else(|| ApiError::not_found("File not found in storage; upload it before attaching"))?;
+    let object = s3_objects::head(ctx, &key).await?.ok_or_else(|| {
+        ApiError::not_found("File not found in storage; upload it before attaching")
+    })?;
     let now = clock::now_rfc3339();
     let stamp = match body.stamp {
-        Some(StampInput { label: Some(label), stamped_at, stamped_by }) if !label.trim().is_empty() => Some(Stamp {
+        Some(StampInput {
+            label: Some(label),
+            stamped_at,
+            stamped_by,
+        }) if !label.trim().is_empty() => Some(Stamp {
             label: label.trim().to_string(),
             stamped_at: stamped_at.or(Some(now)),
             stamped_by: stamped_by.or_else(|| body.uploaded_by.clone()),
@@ -188,7 +203,9 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         size: body.size,
     };
     let (record, _) = attach_object(ctx, &uid, record, category, &key, &object, input).await?;
-    Ok(Reply::ok(json!({"message": "attached", "documents": record.to_json(ctx, &uid)})))
+    Ok(Reply::ok(
+        json!({"message": "attached", "documents": record.to_json(ctx, &uid)}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,11 +217,19 @@ struct DetachBody {
 pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: DetachBody = req.json()?;
     let category = category_of(body.category.as_deref())?;
-    let key = body.key.filter(|k| !k.is_empty()).ok_or_else(|| ApiError::bad_request("key is required"))?;
+    let key = body
+        .key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("key is required"))?;
     let (patient, record) = load(ctx, id).await?;
     let uid = patient.uid().to_string();
-    let (record, _) = record::modify(ctx, &uid, category, Some(record), |list| record::detach_entry(list, &key)).await?;
-    Ok(Reply::ok(json!({"message": "detached", "documents": record.to_json(ctx, &uid)})))
+    let (record, _) = record::modify(ctx, &uid, category, Some(record), |list| {
+        record::detach_entry(list, &key)
+    })
+    .await?;
+    Ok(Reply::ok(
+        json!({"message": "detached", "documents": record.to_json(ctx, &uid)}),
+    ))
 }
 
 #[cfg(test)]
@@ -214,11 +239,31 @@ mod tests {
     #[test]
     fn attach_keys_must_lie_in_the_category_folder() {
         let uid = "u1";
-        assert!(check_key(uid, "patients/u1/optimized/docs/lab/a.jpg", Category::LabReports).is_ok());
-        let wrong_folder = check_key(uid, "patients/u1/optimized/docs/preop/a.jpg", Category::LabReports).unwrap_err();
+        assert!(check_key(
+            uid,
+            "patients/u1/optimized/docs/lab/a.jpg",
+            Category::LabReports
+        )
+        .is_ok());
+        let wrong_folder = check_key(
+            uid,
+            "patients/u1/optimized/docs/preop/a.jpg",
+            Category::LabReports,
+        )
+        .unwrap_err();
         assert_eq!(wrong_folder.status().as_u16(), 400);
-        assert!(check_key(uid, "patients/u2/optimized/docs/lab/a.jpg", Category::LabReports).is_err());
-        assert!(check_key(uid, "patients/u1/optimized/docs/lab/../../u2/a.jpg", Category::LabReports).is_err());
+        assert!(check_key(
+            uid,
+            "patients/u2/optimized/docs/lab/a.jpg",
+            Category::LabReports
+        )
+        .is_err());
+        assert!(check_key(
+            uid,
+            "patients/u1/optimized/docs/lab/../../u2/a.jpg",
+            Category::LabReports
+        )
+        .is_err());
         assert!(check_key(uid, "patients/u1/originals/a.jpg", Category::LabReports).is_err());
     }
 }

@@ -174,7 +174,9 @@ where
     for attempt in 0..MAX_ATTEMPTS {
         let current = match first.take() {
             Some(read) => read,
-            None => store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?,
+            None => {
+                store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?
+            }
         };
         let mut record = current.unwrap_or_else(|| DocumentsRecord::empty(uid));
         if change(record.list_mut(category))? == Change::Unchanged {
@@ -190,12 +192,16 @@ where
             Err(WriteError::Conflict) => {
                 // Lost the race: wait a little (jittered, growing) and re-read.
                 let jitter = (uuid::Uuid::new_v4().as_u128() % 15) as u64;
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt + 1) + jitter)).await;
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt + 1) + jitter))
+                    .await;
             }
             Err(WriteError::Api(e)) => return Err(e),
         }
     }
-    tracing::warn!(category = category.name(), "documents record stayed contended; answering 409");
+    tracing::warn!(
+        category = category.name(),
+        "documents record stayed contended; answering 409"
+    );
     Err(ApiError::conflict(
         "The documents record was changed concurrently; refetch and retry",
     ))
@@ -218,15 +224,24 @@ async fn write(
     let list = store::to_attr(record.list(category)).map_err(WriteError::Api)?;
     let mut values: HashMap<String, _> = HashMap::from([
         (":list".to_string(), list),
-        (":next".to_string(), aws_sdk_dynamodb::types::AttributeValue::N(record.version.to_string())),
+        (
+            ":next".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::N(record.version.to_string()),
+        ),
         (":now".to_string(), store::s(now)),
     ]);
     // A record written before versions existed (or not yet written) counts as 0.
     let condition = if expected == 0 {
-        values.insert(":zero".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("0".into()));
+        values.insert(
+            ":zero".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+        );
         "attribute_not_exists(#version) OR #version = :zero"
     } else {
-        values.insert(":expected".to_string(), aws_sdk_dynamodb::types::AttributeValue::N(expected.to_string()));
+        values.insert(
+            ":expected".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::N(expected.to_string()),
+        );
         "#version = :expected"
     };
     let result = ctx
@@ -250,7 +265,12 @@ async fn write(
 
 /// Adds `entry` unless its key is already listed; enforces the category cap,
 /// dropping the oldest entries only when `replace_oldest` is set.
-pub fn attach_entry(list: &mut Vec<DocEntry>, category: Category, entry: &DocEntry, replace_oldest: bool) -> ApiResult<Change> {
+pub fn attach_entry(
+    list: &mut Vec<DocEntry>,
+    category: Category,
+    entry: &DocEntry,
+    replace_oldest: bool,
+) -> ApiResult<Change> {
     if list.iter().any(|e| e.key == entry.key) {
         return Ok(Change::Unchanged);
     }
@@ -303,8 +323,14 @@ mod tests {
     fn attaching_the_same_key_twice_is_a_no_op() {
         let mut list = vec![];
         let e = entry("k1", "2025-01-01T00:00:00.000Z");
-        assert_eq!(attach_entry(&mut list, Category::LabReports, &e, false).unwrap(), Change::Applied);
-        assert_eq!(attach_entry(&mut list, Category::LabReports, &e, false).unwrap(), Change::Unchanged);
+        assert_eq!(
+            attach_entry(&mut list, Category::LabReports, &e, false).unwrap(),
+            Change::Applied
+        );
+        assert_eq!(
+            attach_entry(&mut list, Category::LabReports, &e, false).unwrap(),
+            Change::Unchanged
+        );
         assert_eq!(list.len(), 1);
     }
 
@@ -334,7 +360,10 @@ mod tests {
     #[test]
     fn detaching_an_absent_key_is_not_found() {
         let mut list = vec![entry("a", "t")];
-        assert_eq!(detach_entry(&mut list, "b").unwrap_err().status().as_u16(), 404);
+        assert_eq!(
+            detach_entry(&mut list, "b").unwrap_err().status().as_u16(),
+            404
+        );
         assert_eq!(detach_entry(&mut list, "a").unwrap(), Change::Applied);
         assert!(list.is_empty());
     }

@@ -28,12 +28,18 @@ struct DeleteBody {
 
 pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: DeleteBody = req.json()?;
-    let requested: Vec<String> = body.key.into_iter().chain(body.keys.unwrap_or_default()).collect();
+    let requested: Vec<String> = body
+        .key
+        .into_iter()
+        .chain(body.keys.unwrap_or_default())
+        .collect();
     if requested.is_empty() {
         return Err(ApiError::bad_request("key or keys is required"));
     }
     if requested.len() > MAX_KEYS {
-        return Err(ApiError::bad_request(format!("at most {MAX_KEYS} keys per request")));
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_KEYS} keys per request"
+        )));
     }
     let bucket = ctx.bucket()?.to_string();
     let patient = patients::resolve(ctx, id).await?;
@@ -57,16 +63,28 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .quiet(true)
         .build()
         .map_err(|e| ApiError::Internal(format!("delete request: {e}")))?;
-    let out = ctx.s3.delete_objects().bucket(&bucket).delete(delete).send().await?;
+    let out = ctx
+        .s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(delete)
+        .send()
+        .await?;
     let failed: BTreeSet<&str> = out.errors().iter().filter_map(|e| e.key()).collect();
     if !failed.is_empty() {
         tracing::warn!(failed = failed.len(), "some objects could not be deleted");
     }
-    let deleted: Vec<&String> = all.iter().filter(|k| !failed.contains(k.as_str())).collect();
+    let deleted: Vec<&String> = all
+        .iter()
+        .filter(|k| !failed.contains(k.as_str()))
+        .collect();
 
     let mut invalidation_id = None;
     let mut warning = None;
-    if let (Some(dist), true) = (&ctx.settings.cf_distribution_id, body.invalidate.unwrap_or(true)) {
+    if let (Some(dist), true) = (
+        &ctx.settings.cf_distribution_id,
+        body.invalidate.unwrap_or(true),
+    ) {
         if !deleted.is_empty() {
             match invalidate(ctx, dist, &deleted).await {
                 Ok(id) => invalidation_id = id,
@@ -77,7 +95,8 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
             }
         }
     }
-    let mut reply = json!({ "ok": true, "deleted": deleted.len(), "invalidationId": invalidation_id });
+    let mut reply =
+        json!({ "ok": true, "deleted": deleted.len(), "invalidationId": invalidation_id });
     if let Some(w) = warning {
         reply["warning"] = json!(w);
     }
@@ -87,7 +106,11 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     Ok(Reply::ok(reply))
 }
 
-async fn invalidate(ctx: &Context, distribution: &str, keys: &[&String]) -> ApiResult<Option<String>> {
+async fn invalidate(
+    ctx: &Context,
+    distribution: &str,
+    keys: &[&String],
+) -> ApiResult<Option<String>> {
     let items: Vec<String> = keys.iter().map(|k| format!("/{k}")).collect();
     let paths = Paths::builder()
         .quantity(items.len() as i32)

@@ -16,7 +16,8 @@ use crate::s3_objects;
 pub fn folder(req: &ApiRequest) -> ApiResult<String> {
     let scope = match req.query("scope") {
         None => Target::Optimized,
-        Some(s) => Target::parse(s).ok_or_else(|| ApiError::bad_request("scope must be optimized, originals or thumb"))?,
+        Some(s) => Target::parse(s)
+            .ok_or_else(|| ApiError::bad_request("scope must be optimized, originals or thumb"))?,
     };
     let doc_type = match req.query("docType") {
         None => None,
@@ -25,7 +26,9 @@ pub fn folder(req: &ApiRequest) -> ApiResult<String> {
     let ref_id = req.query("refId");
     if let Some(r) = ref_id {
         if !super::upload::valid_ref_id(r) {
-            return Err(ApiError::bad_request("refId may only contain letters, digits, '-' and '_'"));
+            return Err(ApiError::bad_request(
+                "refId may only contain letters, digits, '-' and '_'",
+            ));
         }
     }
     let kind = req.query("kind").or(doc_type.map(|_| "doc"));
@@ -62,8 +65,11 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     let start_after = match req.query("cursor") {
         None => None,
         Some(c) => {
-            let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| ApiError::bad_request("Invalid cursor"))?;
-            let key = String::from_utf8(bytes).map_err(|_| ApiError::bad_request("Invalid cursor"))?;
+            let bytes = URL_SAFE_NO_PAD
+                .decode(c)
+                .map_err(|_| ApiError::bad_request("Invalid cursor"))?;
+            let key =
+                String::from_utf8(bytes).map_err(|_| ApiError::bad_request("Invalid cursor"))?;
             if !key.starts_with(&prefix) {
                 return Err(ApiError::bad_request("Invalid cursor"));
             }
@@ -111,7 +117,9 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     } else {
         None
     };
-    Ok(Reply::ok(json!({ "prefix": prefix, "items": items, "nextCursor": next_cursor })))
+    Ok(Reply::ok(
+        json!({ "prefix": prefix, "items": items, "nextCursor": next_cursor }),
+    ))
 }
 
 /// What the key layout says about one object.
@@ -142,7 +150,10 @@ mod tests {
         ApiRequest {
             method: lambda_http::http::Method::GET,
             segments: vec![],
-            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
             body: vec![],
         }
     }
@@ -152,9 +163,18 @@ mod tests {
         assert_eq!(folder(&req(&[])).unwrap(), "optimized/");
         assert_eq!(folder(&req(&[("scope", "thumb")])).unwrap(), "thumb/");
         assert_eq!(folder(&req(&[("kind", "doc")])).unwrap(), "optimized/docs/");
-        assert_eq!(folder(&req(&[("docType", "lab")])).unwrap(), "optimized/docs/lab/");
-        assert_eq!(folder(&req(&[("kind", "note"), ("refId", "n1")])).unwrap(), "optimized/notes/n1/");
-        assert_eq!(folder(&req(&[("kind", "task")])).unwrap(), "optimized/tasks/");
+        assert_eq!(
+            folder(&req(&[("docType", "lab")])).unwrap(),
+            "optimized/docs/lab/"
+        );
+        assert_eq!(
+            folder(&req(&[("kind", "note"), ("refId", "n1")])).unwrap(),
+            "optimized/notes/n1/"
+        );
+        assert_eq!(
+            folder(&req(&[("kind", "task")])).unwrap(),
+            "optimized/tasks/"
+        );
         assert!(folder(&req(&[("scope", "all")])).is_err());
         assert!(folder(&req(&[("kind", "x")])).is_err());
         assert!(folder(&req(&[("docType", "x")])).is_err());

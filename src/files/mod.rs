@@ -13,7 +13,9 @@ use crate::s3_keys::{self, KeyError};
 /// The files routes answer 403 for any key that is not the patient's.
 pub(crate) fn guard(uid: &str, key: &str) -> Result<(), ApiError> {
     s3_keys::check_belongs(uid, key).map_err(|e| match e {
-        KeyError::OutsidePatient => ApiError::Forbidden("Key is outside this patient's files".into()),
+        KeyError::OutsidePatient => {
+            ApiError::Forbidden("Key is outside this patient's files".into())
+        }
         malformed => ApiError::Forbidden(malformed.to_string()),
     })
 }

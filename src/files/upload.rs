@@ -49,7 +49,9 @@ pub struct UploadPlan {
 pub fn valid_ref_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl UploadPlan {
@@ -60,9 +62,13 @@ impl UploadPlan {
             .filter(|f| !f.is_empty())
             .ok_or_else(|| ApiError::bad_request("filename is required"))?;
         if filename.len() > 255 || filename.chars().any(char::is_control) {
-            return Err(ApiError::bad_request("filename must be at most 255 printable characters"));
+            return Err(ApiError::bad_request(
+                "filename must be at most 255 printable characters",
+            ));
         }
-        let mime = body.mime_type.ok_or_else(|| ApiError::bad_request("mimeType is required"))?;
+        let mime = body
+            .mime_type
+            .ok_or_else(|| ApiError::bad_request("mimeType is required"))?;
         let content_type = s3_keys::canonical_mime(&mime).ok_or_else(|| {
             ApiError::bad_request(
                 "mimeType must be one of image/avif, image/webp, image/jpeg, image/png, application/pdf",
@@ -71,16 +77,21 @@ impl UploadPlan {
         let ext = s3_keys::ext_for_mime(content_type).unwrap_or("bin");
         let target = match body.target.as_deref() {
             None => Target::Optimized,
-            Some(t) => Target::parse(t)
-                .ok_or_else(|| ApiError::bad_request("target must be optimized, originals or thumb"))?,
+            Some(t) => Target::parse(t).ok_or_else(|| {
+                ApiError::bad_request("target must be optimized, originals or thumb")
+            })?,
         };
         let ref_id = || -> ApiResult<String> {
             let id = body.ref_id.as_deref().map(str::trim).unwrap_or("");
             if id.is_empty() {
-                return Err(ApiError::bad_request("refId is required for note, med and task uploads"));
+                return Err(ApiError::bad_request(
+                    "refId is required for note, med and task uploads",
+                ));
             }
             if !valid_ref_id(id) {
-                return Err(ApiError::bad_request("refId may only contain letters, digits, '-' and '_'"));
+                return Err(ApiError::bad_request(
+                    "refId may only contain letters, digits, '-' and '_'",
+                ));
             }
             Ok(id.to_string())
         };
@@ -156,14 +167,38 @@ pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiRes
     ctx.bucket()?;
     let patient = patients::resolve(ctx, id).await?;
 
-    let stem = s3_keys::stem(clock::now_millis(), &uuid::Uuid::new_v4(), plan.label.as_deref());
-    let keys = s3_keys::upload_keys(patient.uid(), &plan.owner, &stem, plan.quality, plan.max_w, plan.ext);
+    let stem = s3_keys::stem(
+        clock::now_millis(),
+        &uuid::Uuid::new_v4(),
+        plan.label.as_deref(),
+    );
+    let keys = s3_keys::upload_keys(
+        patient.uid(),
+        &plan.owner,
+        &stem,
+        plan.quality,
+        plan.max_w,
+        plan.ext,
+    );
     let key = keys.for_target(plan.target).to_string();
-    let content_type = if plan.target == Target::Thumb { "image/jpeg" } else { plan.content_type };
+    let content_type = if plan.target == Target::Thumb {
+        "image/jpeg"
+    } else {
+        plan.content_type
+    };
 
-    let put = s3_objects::presign_put(ctx, &key, content_type, plan.metadata(&patient).into_iter().collect()).await?;
-    let mut headers: serde_json::Map<String, serde_json::Value> =
-        put.headers.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let put = s3_objects::presign_put(
+        ctx,
+        &key,
+        content_type,
+        plan.metadata(&patient).into_iter().collect(),
+    )
+    .await?;
+    let mut headers: serde_json::Map<String, serde_json::Value> = put
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
     headers.insert("Content-Type".to_string(), json!(content_type));
 
     Ok(Reply::ok(json!({
@@ -191,7 +226,8 @@ mod tests {
 
     #[test]
     fn defaults_are_optimized_doc_q80_1600() {
-        let p = plan(json!({"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"})).unwrap();
+        let p =
+            plan(json!({"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"})).unwrap();
         assert_eq!(p.target, Target::Optimized);
         assert_eq!(p.owner, Owner::Doc(DocType::Lab));
         assert_eq!((p.quality, p.max_w, p.ext), (80, 1600, "jpg"));
@@ -200,25 +236,44 @@ mod tests {
     #[test]
     fn doc_needs_a_valid_doc_type_and_entities_need_a_ref_id() {
         assert!(plan(json!({"filename": "a", "mimeType": "image/png"})).is_err());
-        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "xray"})).is_err());
+        assert!(
+            plan(json!({"filename": "a", "mimeType": "image/png", "docType": "xray"})).is_err()
+        );
         assert!(plan(json!({"filename": "a", "mimeType": "image/png", "kind": "note"})).is_err());
-        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "kind": "note", "refId": "../x"})).is_err());
-        let p = plan(json!({"filename": "a", "mimeType": "image/png", "kind": "med", "refId": "m-1"})).unwrap();
+        assert!(plan(
+            json!({"filename": "a", "mimeType": "image/png", "kind": "note", "refId": "../x"})
+        )
+        .is_err());
+        let p =
+            plan(json!({"filename": "a", "mimeType": "image/png", "kind": "med", "refId": "m-1"}))
+                .unwrap();
         assert_eq!(p.owner, Owner::Entity(EntityKind::Med, "m-1".into()));
     }
 
     #[test]
     fn unsupported_types_and_ranges_are_rejected() {
         assert!(plan(json!({"filename": "a", "mimeType": "text/html", "docType": "lab"})).is_err());
-        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "quality": 0})).is_err());
-        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "maxW": 1})).is_err());
+        assert!(plan(
+            json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "quality": 0})
+        )
+        .is_err());
+        assert!(plan(
+            json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "maxW": 1})
+        )
+        .is_err());
         assert!(plan(json!({"filename": "", "mimeType": "image/png", "docType": "lab"})).is_err());
-        assert!(plan(json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "target": "x"})).is_err());
+        assert!(plan(
+            json!({"filename": "a", "mimeType": "image/png", "docType": "lab", "target": "x"})
+        )
+        .is_err());
     }
 
     #[test]
     fn metadata_is_ascii_and_carries_provenance() {
-        let p = plan(json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg", "docType": "radiology"})).unwrap();
+        let p = plan(
+            json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg", "docType": "radiology"}),
+        )
+        .unwrap();
         let patient = PatientItem {
             patient_uid: "u1".into(),
             active_reg_mrn: Some("M 1".into()),

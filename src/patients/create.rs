@@ -93,7 +93,9 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .await;
     if let Err(err) = result {
         if store::is_condition_failure(&err) {
-            return Err(ApiError::conflict(format!("MRN {mrn} is already registered to another patient")));
+            return Err(ApiError::conflict(format!(
+                "MRN {mrn} is already registered to another patient"
+            )));
         }
         return Err(err.into());
     }

@@ -33,7 +33,9 @@ pub struct EpisodeFields {
 }
 
 fn clean(v: &Option<String>) -> Option<String> {
-    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// A required, non-empty text field.
@@ -54,7 +56,10 @@ pub fn key_text(value: &str, field: &str) -> ApiResult<String> {
 
 impl PersonFields {
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.age.is_none() && self.sex.is_none() && self.emergency_contact.is_none()
+        self.name.is_none()
+            && self.age.is_none()
+            && self.sex.is_none()
+            && self.emergency_contact.is_none()
     }
 
     pub fn apply(&self, p: &mut PatientItem) -> ApiResult<()> {
@@ -115,7 +120,11 @@ impl EpisodeFields {
             }
         }
         if let Some(list) = &self.comorbidities {
-            p.comorbidities = list.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+            p.comorbidities = list
+                .iter()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect();
         }
         if let Some(u) = self.is_urgent {
             p.is_urgent = u;

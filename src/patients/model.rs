@@ -104,7 +104,11 @@ pub struct PatientItem {
     pub patient_uid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_u32"
+    )]
     pub age: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<String>,
@@ -152,7 +156,11 @@ pub struct PatientItem {
     pub gsi3pk: Option<String>,
     #[serde(rename = "GSI3SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi3sk: Option<String>,
-    #[serde(rename = "LSI_CUR_MRN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LSI_CUR_MRN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lsi_cur_mrn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
@@ -168,15 +176,25 @@ impl PatientItem {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status.as_deref().unwrap_or(STATUS_ACTIVE).eq_ignore_ascii_case(STATUS_ACTIVE)
+        self.status
+            .as_deref()
+            .unwrap_or(STATUS_ACTIVE)
+            .eq_ignore_ascii_case(STATUS_ACTIVE)
     }
 
     /// Recomputes the index keys from the fields they mirror, so they can never
     /// drift: department/status (GSI1), the active list (GSI3), current MRN (LSI).
     pub fn sync_index_keys(&mut self) {
-        let status = self.status.clone().unwrap_or_else(|| STATUS_ACTIVE.to_string()).to_uppercase();
+        let status = self
+            .status
+            .clone()
+            .unwrap_or_else(|| STATUS_ACTIVE.to_string())
+            .to_uppercase();
         self.status = Some(status.clone());
-        self.gsi1pk = self.department.as_deref().map(|d| keys::dept_status_gsi1(d, &status));
+        self.gsi1pk = self
+            .department
+            .as_deref()
+            .map(|d| keys::dept_status_gsi1(d, &status));
         if self.is_active() {
             self.gsi3pk = Some(keys::ACTIVE_PATIENTS.to_string());
             self.gsi3sk = Some(keys::patient_pk(&self.patient_uid));

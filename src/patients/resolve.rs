@@ -46,7 +46,8 @@ pub async fn resolve_with(ctx: &Context, id: &str, extra_sks: &[&str]) -> ApiRes
         None => return Err(ApiError::patient_not_found()),
     };
     let mut found = store::batch_get(ctx, &patient_keys(&pointer.patient_uid, extra_sks)).await?;
-    take_patient(&mut found, &pointer.patient_uid, extra_sks)?.ok_or_else(ApiError::patient_not_found)
+    take_patient(&mut found, &pointer.patient_uid, extra_sks)?
+        .ok_or_else(ApiError::patient_not_found)
 }
 
 fn patient_keys(uid: &str, extra_sks: &[&str]) -> Vec<(String, String)> {
@@ -69,7 +70,11 @@ fn take_patient(
     let patient: PatientItem = store::from_item(meta)?;
     let items = extra_sks
         .iter()
-        .filter_map(|sk| found.remove(&(pk.clone(), sk.to_string())).map(|item| (sk.to_string(), item)))
+        .filter_map(|sk| {
+            found
+                .remove(&(pk.clone(), sk.to_string()))
+                .map(|item| (sk.to_string(), item))
+        })
         .collect();
     Ok(Some(Resolved { patient, items }))
 }

@@ -1,0 +1,347 @@
+//! Test harness: real AWS-API servers on 127.0.0.1 (moto for DynamoDB and
+//! CloudFront, s3s-fs for S3, which verifies presigned signatures), started
+//! once per test run on free ports, and helpers that call the real handler.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use hms::aws_calls::CallCounts;
+use hms::context::{Endpoints, Settings};
+use hms::Context;
+use lambda_http::http::{Method, Request};
+use lambda_http::Body;
+use serde_json::{json, Value};
+
+pub const ACCESS_KEY: &str = "hmstest";
+pub const SECRET_KEY: &str = "hmstestsecret";
+pub const BUCKET: &str = "hms-files-test";
+pub const TABLE: &str = "HMS-test";
+
+pub struct Emulators {
+    pub dynamodb: String,
+    pub s3: String,
+}
+
+static EMULATORS: OnceLock<Emulators> = OnceLock::new();
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not start on port {port}");
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(env_var: &str, default: PathBuf, install_hint: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or(default);
+    assert!(
+        path.exists(),
+        "{} not found; {install_hint}",
+        path.display()
+    );
+    path
+}
+
+/// Children die with the test process: PR_SET_PDEATHSIG fires when the thread
+/// that spawned them ends, and that thread lives as long as the process.
+fn spawn(cmd: &mut Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("emulator starts")
+}
+
+fn start_emulators() -> Emulators {
+    if let (Ok(dynamodb), Ok(s3)) = (
+        std::env::var("HMS_TEST_DYNAMODB_URL"),
+        std::env::var("HMS_TEST_S3_URL"),
+    ) {
+        return Emulators { dynamodb, s3 };
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let hint = "run ./setup.sh test (it installs the emulators)";
+        let python = tool("HMS_PYTHON", repo().join(".venv/bin/python"), hint);
+        let home = std::env::var("HOME").unwrap_or_default();
+        let s3s = tool(
+            "HMS_S3S_FS",
+            PathBuf::from(home).join(".cache/hms/s3s-fs/bin/s3s-fs"),
+            hint,
+        );
+        let ddb_port = free_port();
+        let s3_port = free_port();
+        let data = std::env::temp_dir().join(format!("hms-s3s-{}", std::process::id()));
+        std::fs::create_dir_all(&data).expect("s3 data dir");
+        let children = vec![
+            spawn(
+                Command::new(python).args([
+                    repo()
+                        .join("tests/emulator/moto_serial.py")
+                        .to_str()
+                        .unwrap_or_default(),
+                    "--port",
+                    &ddb_port.to_string(),
+                ]),
+            ),
+            spawn(Command::new(s3s).args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &s3_port.to_string(),
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+                data.to_str().unwrap_or("/tmp"),
+            ])),
+        ];
+        wait_for_port(ddb_port, "moto");
+        wait_for_port(s3_port, "s3s-fs");
+        tx.send(Emulators {
+            dynamodb: format!("http://127.0.0.1:{ddb_port}"),
+            s3: format!("http://127.0.0.1:{s3_port}"),
+        })
+        .ok();
+        // Keep this thread (and so the children) alive until the process exits.
+        let _children = children;
+        loop {
+            std::thread::park();
+        }
+    });
+    let emulators = rx.recv().expect("emulators started");
+    provision(&emulators);
+    emulators
+}
+
+/// Creates the table and bucket once, on a runtime of its own.
+fn provision(emulators: &Emulators) {
+    let ctx = build_context(emulators, Settings::from_lookup(settings_lookup(&[])));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async {
+                hms::provision::ensure_table(&ctx)
+                    .await
+                    .expect("table created");
+                hms::provision::ensure_bucket(&ctx)
+                    .await
+                    .expect("bucket created");
+            });
+        });
+    });
+}
+
+pub fn emulators() -> &'static Emulators {
+    EMULATORS.get_or_init(start_emulators)
+}
+
+fn sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"),
+        ))
+        .behavior_version(BehaviorVersion::latest())
+        .build()
+}
+
+fn settings_lookup(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let mut vars: Vec<(String, String)> = vec![
+        ("TABLE_NAME".into(), TABLE.into()),
+        ("FILES_BUCKET".into(), BUCKET.into()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    move |name| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+fn build_context(emulators: &Emulators, settings: Settings) -> Context {
+    let endpoints = Endpoints {
+        dynamodb: Some(emulators.dynamodb.clone()),
+        s3: Some(emulators.s3.clone()),
+        cloudfront: Some(emulators.dynamodb.clone()),
+    };
+    Context::build(&sdk_config(), settings, &endpoints, true)
+}
+
+/// The handler as production builds it, pointed at the emulators.
+pub struct App {
+    pub ctx: Context,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+    pub calls: CallCounts,
+}
+
+impl App {
+    pub fn new() -> Self {
+        Self::with_env(&[])
+    }
+
+    /// With extra settings (e.g. `CDN_DOMAIN`, or an empty `FILES_BUCKET`).
+    pub fn with_env(extra: &[(&str, &str)]) -> Self {
+        let ctx = build_context(emulators(), Settings::from_lookup(settings_lookup(extra)));
+        Self { ctx }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let (resp, calls) = hms::handle_counted(&self.ctx, req).await;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
+            Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        Reply {
+            status,
+            headers,
+            body,
+            calls,
+        }
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, body: &str) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(if body.is_empty() {
+                Body::Empty
+            } else {
+                Body::Text(body.to_string())
+            })
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let text = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, path, &text).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(body)).await
+    }
+
+    /// Creates a patient with a fresh MRN; returns (uid, mrn).
+    pub async fn create_patient(&self) -> (String, String) {
+        let mrn = unique("MRN");
+        let r = self
+            .post(
+                "/patients",
+                json!({"name": "Test Patient", "age": 50, "sex": "M",
+                       "registration": {"mrn": mrn, "scheme": "GENERAL", "department": unique("Dept")}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        (r.body["patientId"].as_str().expect("uid").to_string(), mrn)
+    }
+
+    /// Presigns an upload and PUTs `bytes` to S3 over real HTTP; returns the
+    /// presign answer.
+    pub async fn upload(&self, id: &str, body: Value, bytes: &[u8]) -> Value {
+        let r = self
+            .post(&format!("/patients/{id}/files/presign-upload"), body)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let status = put_presigned(&r.body, bytes, None).await;
+        assert_eq!(status, 200, "presigned PUT accepted");
+        r.body
+    }
+
+    /// Uploads a small JPEG-ish file for a document type; returns its key.
+    pub async fn upload_doc(&self, id: &str, doc_type: &str) -> String {
+        let answer = self
+            .upload(
+                id,
+                json!({"filename": "scan.jpg", "mimeType": "image/jpeg", "docType": doc_type}),
+                b"\xff\xd8test-bytes\xff\xd9",
+            )
+            .await;
+        answer["key"].as_str().expect("key").to_string()
+    }
+}
+
+/// PUTs to a presign answer's URL with its headers (one may be overridden).
+pub async fn put_presigned(
+    answer: &Value,
+    bytes: &[u8],
+    override_header: Option<(&str, &str)>,
+) -> u16 {
+    put_to(
+        answer["uploadUrl"].as_str().expect("url"),
+        answer,
+        bytes,
+        override_header,
+    )
+    .await
+}
+
+pub async fn put_to(
+    url: &str,
+    answer: &Value,
+    bytes: &[u8],
+    override_header: Option<(&str, &str)>,
+) -> u16 {
+    let client = reqwest::Client::new();
+    let mut req = client.put(url).body(bytes.to_vec());
+    for (name, value) in answer["headers"].as_object().expect("headers") {
+        if override_header.is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        req = req.header(name.as_str(), value.as_str().unwrap_or_default());
+    }
+    if let Some((n, v)) = override_header {
+        req = req.header(n, v);
+    }
+    req.send().await.expect("PUT sent").status().as_u16()
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[allow(dead_code)]
+pub fn method(m: &str) -> Method {
+    Method::from_bytes(m.as_bytes()).expect("method")
+}
