@@ -2,6 +2,7 @@
 //! between the browser and S3 through presigned URLs; this crate is the
 //! control plane holding metadata in one DynamoDB table.
 
+pub mod attachments;
 pub mod aws_calls;
 pub mod clock;
 pub mod context;

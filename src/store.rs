@@ -35,8 +35,13 @@ pub fn to_attr<T: Serialize>(value: &T) -> ApiResult<AttributeValue> {
     Ok(serde_dynamo::to_attribute_value(value)?)
 }
 
-/// One strongly consistent GetItem.
+/// One strongly consistent GetItem, typed.
 pub async fn get<T: DeserializeOwned>(ctx: &Context, pk: &str, sk: &str) -> ApiResult<Option<T>> {
+    get_raw(ctx, pk, sk).await?.map(from_item).transpose()
+}
+
+/// One strongly consistent GetItem, as stored.
+pub async fn get_raw(ctx: &Context, pk: &str, sk: &str) -> ApiResult<Option<Item>> {
     let out = ctx
         .ddb
         .get_item()
@@ -45,7 +50,7 @@ pub async fn get<T: DeserializeOwned>(ctx: &Context, pk: &str, sk: &str) -> ApiR
         .consistent_read(true)
         .send()
         .await?;
-    out.item.map(from_item).transpose()
+    Ok(out.item)
 }
 
 /// Strongly consistent BatchGetItem of up to 100 keys; unprocessed keys are

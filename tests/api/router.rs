@@ -98,3 +98,19 @@ async fn percent_encoded_ids_and_trailing_slashes_are_accepted() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["mrn"], mrn);
 }
+
+#[tokio::test]
+async fn no_request_of_the_suite_scans_the_table() {
+    // Every request goes through `App::send`, which fails on a Scan; this
+    // test also checks the process-wide totals after a mix of routes.
+    let app = App::new();
+    let (uid, mrn) = app.create_patient().await;
+    for path in [
+        format!("/patients/{uid}"),
+        format!("/patients/{mrn}/documents"),
+        format!("/patients/{uid}/files"),
+    ] {
+        assert_eq!(app.get(&path).await.status, 200);
+    }
+    assert_eq!(hms::aws_calls::process_totals().get("DynamoDB.Scan"), 0);
+}

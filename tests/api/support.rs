@@ -221,6 +221,12 @@ impl App {
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
         let (resp, calls) = hms::handle_counted(&self.ctx, req).await;
+        // Every request of the suite passes here: none may scan the table.
+        assert_eq!(
+            calls.get("DynamoDB.Scan"),
+            0,
+            "a request sent a Scan: {calls}"
+        );
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = match resp.body() {

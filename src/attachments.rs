@@ -1,0 +1,205 @@
+//! Files attached to notes, medications and tasks: each item keeps a `files`
+//! list of S3 keys. A key must be the patient's, lie under the entity's own
+//! folder (`optimized/{notes|meds|tasks}/{id}/`) and exist in S3. Re-attaching
+//! is a no-op; detaching an absent key is a 404. Both writes are conditional,
+//! so concurrent attaches and detaches never lose one another.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde::Deserialize;
+
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::ApiRequest;
+use crate::s3_keys::{self, EntityKind, Owner};
+use crate::s3_objects;
+use crate::store::{self, Item};
+
+const MAX_DETACH_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAction {
+    Attach,
+    Detach,
+}
+
+impl FileAction {
+    pub fn parse(segment: &str) -> Option<Self> {
+        match segment {
+            "attach" => Some(FileAction::Attach),
+            "detach" => Some(FileAction::Detach),
+            _ => None,
+        }
+    }
+
+    /// The `message` of the reply.
+    pub fn done(self) -> &'static str {
+        match self {
+            FileAction::Attach => "attached",
+            FileAction::Detach => "detached",
+        }
+    }
+}
+
+/// The item an attachment list lives on.
+pub struct Target<'a> {
+    pub uid: &'a str,
+    pub kind: EntityKind,
+    pub entity_id: &'a str,
+    pub pk: String,
+    pub sk: String,
+    /// What to call the entity in a 404 (e.g. "Note").
+    pub noun: &'static str,
+}
+
+#[derive(Deserialize)]
+struct KeyBody {
+    key: Option<String>,
+}
+
+/// The key must be the patient's and lie under the entity's own folder.
+pub fn check_key(uid: &str, kind: EntityKind, entity_id: &str, key: &str) -> ApiResult<()> {
+    s3_keys::check_belongs(uid, key)
+        .map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
+    let folder = format!(
+        "{}optimized/{}",
+        s3_keys::patient_prefix(uid),
+        Owner::Entity(kind, entity_id.to_string()).folder()
+    );
+    if !key.starts_with(&folder) {
+        return Err(ApiError::bad_request(format!(
+            "key must be under optimized/{}/{entity_id}/",
+            kind.folder()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs an attach or detach from the request body; returns the updated item.
+pub async fn apply(
+    ctx: &Context,
+    target: &Target<'_>,
+    action: FileAction,
+    req: &ApiRequest,
+) -> ApiResult<Item> {
+    let body: KeyBody = req.json()?;
+    let key = body
+        .key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("key is required"))?;
+    check_key(target.uid, target.kind, target.entity_id, &key)?;
+    match action {
+        FileAction::Attach => {
+            ctx.bucket()?;
+            if s3_objects::head(ctx, &key).await?.is_none() {
+                return Err(ApiError::not_found(
+                    "File not found in storage; upload it before attaching",
+                ));
+            }
+            attach(ctx, target, &key).await
+        }
+        FileAction::Detach => detach(ctx, target, &key).await,
+    }
+}
+
+fn not_found(target: &Target<'_>) -> ApiError {
+    ApiError::not_found(format!("{} not found", target.noun))
+}
+
+async fn attach(ctx: &Context, target: &Target<'_>, key: &str) -> ApiResult<Item> {
+    let values = HashMap::from([
+        (":one".to_string(), AttributeValue::L(vec![store::s(key)])),
+        (":empty".to_string(), AttributeValue::L(vec![])),
+        (":key".to_string(), store::s(key)),
+        (":now".to_string(), store::s(clock::now_rfc3339())),
+    ]);
+    let result = ctx
+        .ddb
+        .update_item()
+        .table_name(ctx.table())
+        .set_key(Some(store::key(target.pk.as_str(), target.sk.as_str())))
+        .update_expression(
+            "SET files = list_append(if_not_exists(files, :empty), :one), updated_at = :now",
+        )
+        .condition_expression("attribute_exists(PK) AND NOT contains(files, :key)")
+        .set_expression_attribute_values(Some(values))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(out.attributes.unwrap_or_default()),
+        Err(err) if store::is_condition_failure(&err) => {
+            // Either the entity does not exist or the key is already attached.
+            read(ctx, target).await?.ok_or_else(|| not_found(target))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn detach(ctx: &Context, target: &Target<'_>, key: &str) -> ApiResult<Item> {
+    for _ in 0..MAX_DETACH_ATTEMPTS {
+        let item = read(ctx, target).await?.ok_or_else(|| not_found(target))?;
+        let files: Vec<String> = match item.get("files") {
+            Some(v) => serde_dynamo::from_attribute_value(v.clone())?,
+            None => Vec::new(),
+        };
+        let index = files
+            .iter()
+            .position(|f| f == key)
+            .ok_or_else(|| ApiError::not_found("File not attached"))?;
+        let values = HashMap::from([
+            (":key".to_string(), store::s(key)),
+            (":now".to_string(), store::s(clock::now_rfc3339())),
+        ]);
+        // The condition pins the element: if the list moved underneath us the
+        // write is refused and we re-read.
+        let result = ctx
+            .ddb
+            .update_item()
+            .table_name(ctx.table())
+            .set_key(Some(store::key(target.pk.as_str(), target.sk.as_str())))
+            .update_expression(format!("REMOVE files[{index}] SET updated_at = :now"))
+            .condition_expression(format!("files[{index}] = :key"))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => return Ok(out.attributes.unwrap_or_default()),
+            Err(err) if store::is_condition_failure(&err) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        "The item was changed concurrently; refetch and retry",
+    ))
+}
+
+async fn read(ctx: &Context, target: &Target<'_>) -> ApiResult<Option<Item>> {
+    store::get_raw(ctx, &target.pk, &target.sk).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_keys_must_lie_in_the_entity_folder() {
+        let ok = "patients/u1/optimized/notes/n1/1-x-q80-1600w.jpg";
+        assert!(check_key("u1", EntityKind::Note, "n1", ok).is_ok());
+        assert!(check_key("u1", EntityKind::Note, "n2", ok).is_err());
+        assert!(check_key("u1", EntityKind::Med, "n1", ok).is_err());
+        assert!(check_key("u2", EntityKind::Note, "n1", ok).is_err());
+        assert!(check_key(
+            "u1",
+            EntityKind::Note,
+            "n1",
+            "patients/u1/optimized/notes/n1/../../x"
+        )
+        .is_err());
+        assert_eq!(FileAction::parse("attach"), Some(FileAction::Attach));
+        assert_eq!(FileAction::parse("remove"), None);
+    }
+}
