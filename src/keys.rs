@@ -12,6 +12,9 @@ pub const MRN_SK: &str = "MRN";
 pub const DOCS_SK: &str = "DOCS#PROFILE";
 pub const PROFILE_SK: &str = "PROFILE";
 pub const CHECKLIST_PK: &str = "CHECKLIST";
+/// One item holding every checklist rule, so a state change reads its rule in
+/// the same batch as the patient.
+pub const CHECKLIST_SUMMARY_SK: &str = "RULES";
 pub const ACTIVE_PATIENTS: &str = "PATIENTS#ACTIVE";
 
 pub const TIMELINE_PREFIX: &str = "TL#";
@@ -51,7 +54,12 @@ pub fn user_pk(user_id: &str) -> String {
 }
 
 pub fn checklist_sk(from: &str, to: &str) -> String {
-    format!("{CHECKLIST_PREFIX}{from}#TO#{to}")
+    format!("{CHECKLIST_PREFIX}{}", transition_name(from, to))
+}
+
+/// `{from}#TO#{to}`: a rule's attribute name on the summary item.
+pub fn transition_name(from: &str, to: &str) -> String {
+    format!("{from}#TO#{to}")
 }
 
 /// Patients of a department by status: `DEPT#{dept}#{STATUS}`.

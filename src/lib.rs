@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod aws_calls;
+pub mod checklists;
 pub mod clock;
 pub mod context;
 pub mod documents;

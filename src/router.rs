@@ -12,15 +12,27 @@ use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{documents, files, patients};
+use crate::{checklists, documents, files, patients, timeline};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
     PatientCreate,
+    PatientList,
     PatientGet { id: String },
     PatientByMrn { mrn: String },
+    PatientUpdate { id: String },
+    PatientDelete { id: String },
+    PatientState { id: String },
+    PatientRegistration { id: String },
+    PatientMrnHistory { id: String },
+    PatientMrnOverwrite { id: String },
+    Timeline { id: String },
+    ChecklistList,
+    ChecklistGet { from: String, to: String },
+    ChecklistPut { from: String, to: String },
+    ChecklistDelete { from: String, to: String },
     FilesPresignUpload { id: String },
     FilesList { id: String },
     FilesPresignDownload { id: String },
@@ -37,8 +49,20 @@ impl Route {
         match self {
             Route::Health => "GET /health",
             Route::PatientCreate => "POST /patients",
+            Route::PatientList => "GET /patients",
             Route::PatientGet { .. } => "GET /patients/{id}",
             Route::PatientByMrn { .. } => "GET /patients/by-mrn/{mrn}",
+            Route::PatientUpdate { .. } => "PUT /patients/{id}",
+            Route::PatientDelete { .. } => "DELETE /patients/{id}",
+            Route::PatientState { .. } => "PATCH /patients/{id}/state",
+            Route::PatientRegistration { .. } => "PATCH /patients/{id}/registration",
+            Route::PatientMrnHistory { .. } => "PATCH /patients/{id}/mrn-history",
+            Route::PatientMrnOverwrite { .. } => "PATCH /patients/{id}/mrn-overwrite",
+            Route::Timeline { .. } => "GET /patients/{id}/timeline",
+            Route::ChecklistList => "GET /checklists",
+            Route::ChecklistGet { .. } => "GET /checklists/{from}/{to}",
+            Route::ChecklistPut { .. } => "PUT /checklists/{from}/{to}",
+            Route::ChecklistDelete { .. } => "DELETE /checklists/{from}/{to}",
             Route::FilesPresignUpload { .. } => "POST /patients/{id}/files/presign-upload",
             Route::FilesList { .. } => "GET /patients/{id}/files",
             Route::FilesPresignDownload { .. } => "POST /patients/{id}/files/presign-download",
@@ -62,12 +86,59 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
             Err(ApiError::MethodNotAllowed)
         }
     };
+    // A path served by several methods: the one asked for, or 405.
+    let any = |routes: Vec<(Method, Route)>| {
+        routes
+            .into_iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, r)| r)
+            .ok_or(ApiError::MethodNotAllowed)
+    };
     let id = |s: &str| s.to_string();
     match segs.as_slice() {
         ["health"] => only(Method::GET, Route::Health),
-        ["patients"] => only(Method::POST, Route::PatientCreate),
+        ["patients"] => any(vec![
+            (Method::GET, Route::PatientList),
+            (Method::POST, Route::PatientCreate),
+        ]),
         ["patients", "by-mrn", mrn] => only(Method::GET, Route::PatientByMrn { mrn: id(mrn) }),
-        ["patients", p] => only(Method::GET, Route::PatientGet { id: id(p) }),
+        ["patients", p] => any(vec![
+            (Method::GET, Route::PatientGet { id: id(p) }),
+            (Method::PUT, Route::PatientUpdate { id: id(p) }),
+            (Method::DELETE, Route::PatientDelete { id: id(p) }),
+        ]),
+        ["patients", p, "state"] => only(Method::PATCH, Route::PatientState { id: id(p) }),
+        ["patients", p, "registration"] => {
+            only(Method::PATCH, Route::PatientRegistration { id: id(p) })
+        }
+        ["patients", p, "mrn-history"] => {
+            only(Method::PATCH, Route::PatientMrnHistory { id: id(p) })
+        }
+        ["patients", p, "mrn-overwrite"] => {
+            only(Method::PATCH, Route::PatientMrnOverwrite { id: id(p) })
+        }
+        ["patients", p, "timeline"] => only(Method::GET, Route::Timeline { id: id(p) }),
+        ["checklists"] => only(Method::GET, Route::ChecklistList),
+        ["checklists", from, to] => {
+            let (from, to) = (id(from), id(to));
+            any(vec![
+                (
+                    Method::GET,
+                    Route::ChecklistGet {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                ),
+                (
+                    Method::PUT,
+                    Route::ChecklistPut {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                ),
+                (Method::DELETE, Route::ChecklistDelete { from, to }),
+            ])
+        }
         ["patients", p, "files"] => only(Method::GET, Route::FilesList { id: id(p) }),
         ["patients", p, "files", "presign-upload"] => {
             only(Method::POST, Route::FilesPresignUpload { id: id(p) })
@@ -96,9 +167,23 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
             serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
         )),
         Route::PatientCreate => patients::create::create(ctx, req).await,
+        Route::PatientList => patients::list::list(ctx, req).await,
         Route::PatientGet { id } | Route::PatientByMrn { mrn: id } => {
             patients::read::get(ctx, id).await
         }
+        Route::PatientUpdate { id } => patients::update::put(ctx, id, req).await,
+        Route::PatientDelete { id } => patients::update::delete(ctx, id).await,
+        Route::PatientState { id } => patients::state::patch_state(ctx, id, req).await,
+        Route::PatientRegistration { id } => patients::registration::switch(ctx, id, req).await,
+        Route::PatientMrnHistory { id } => {
+            patients::registration::replace_history(ctx, id, req).await
+        }
+        Route::PatientMrnOverwrite { id } => patients::registration::overwrite(ctx, id, req).await,
+        Route::Timeline { id } => timeline::list(ctx, id, req).await,
+        Route::ChecklistList => checklists::list(ctx).await,
+        Route::ChecklistGet { from, to } => checklists::get(ctx, from, to).await,
+        Route::ChecklistPut { from, to } => checklists::put(ctx, from, to, req).await,
+        Route::ChecklistDelete { from, to } => checklists::delete(ctx, from, to).await,
         Route::FilesPresignUpload { id } => files::upload::presign_upload(ctx, id, req).await,
         Route::FilesList { id } => files::list::list(ctx, id, req).await,
         Route::FilesPresignDownload { id } => files::download::presign_download(ctx, id, req).await,
@@ -218,6 +303,25 @@ mod tests {
             Route::DocumentsAttach { id: "u1".into() }
         );
         assert_eq!(
+            route(&Method::GET, &segs("/patients")).unwrap(),
+            Route::PatientList
+        );
+        assert_eq!(
+            route(&Method::PUT, &segs("/patients/u1")).unwrap(),
+            Route::PatientUpdate { id: "u1".into() }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &segs("/patients/M%201/state")).unwrap(),
+            Route::PatientState { id: "M 1".into() }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &segs("/checklists/preop/intraop")).unwrap(),
+            Route::ChecklistDelete {
+                from: "preop".into(),
+                to: "intraop".into()
+            }
+        );
+        assert_eq!(
             route(&Method::POST, &segs("/patients/u1/files/presign-upload")).unwrap(),
             Route::FilesPresignUpload { id: "u1".into() }
         );
@@ -225,6 +329,10 @@ mod tests {
 
     #[test]
     fn wrong_method_is_405_and_unknown_path_is_404() {
+        let err = route(&Method::PATCH, &segs("/patients/u1")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let err = route(&Method::POST, &segs("/checklists/a/b")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
         let err = route(&Method::DELETE, &segs("/health")).unwrap_err();
         assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
         let err = route(&Method::GET, &segs("/patients/u1/documents/attach")).unwrap_err();

@@ -257,3 +257,54 @@ pub fn failed_conditions(
         _ => None,
     }
 }
+
+/// An Update that writes every attribute of `item` (except the key) and
+/// removes the `removable` attributes it lacks, so attributes this code does
+/// not model (written by earlier versions) survive. `condition` guards it.
+pub fn update_from_item(
+    table: &str,
+    item: &Item,
+    removable: &[&str],
+    condition: Option<(&str, Item)>,
+) -> ApiResult<aws_sdk_dynamodb::types::Update> {
+    let (Some(pk), Some(sk)) = (item.get("PK"), item.get("SK")) else {
+        return Err(ApiError::Internal("update without a key".into()));
+    };
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = Vec::new();
+    let mut names_sorted: Vec<&String> = item.keys().filter(|k| *k != "PK" && *k != "SK").collect();
+    names_sorted.sort();
+    for (i, name) in names_sorted.into_iter().enumerate() {
+        names.insert(format!("#a{i}"), name.clone());
+        values.insert(format!(":a{i}"), item[name].clone());
+        sets.push(format!("#a{i} = :a{i}"));
+    }
+    let removes: Vec<String> = removable
+        .iter()
+        .filter(|name| !item.contains_key(**name))
+        .enumerate()
+        .map(|(i, name)| {
+            names.insert(format!("#r{i}"), name.to_string());
+            format!("#r{i}")
+        })
+        .collect();
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    let mut builder = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .key("PK", pk.clone())
+        .key("SK", sk.clone())
+        .update_expression(expression)
+        .set_expression_attribute_names(Some(names));
+    if let Some((expr, extra)) = condition {
+        builder = builder.condition_expression(expr);
+        values.extend(extra);
+    }
+    builder
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("update item: {e}")))
+}

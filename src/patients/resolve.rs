@@ -23,6 +23,8 @@ pub struct Resolved {
     pub patient: PatientItem,
     /// Items under `PATIENT#{uid}` by sort key; absent when not stored.
     pub items: HashMap<String, Item>,
+    /// Items outside the patient asked for in the same batch, by (PK, SK).
+    pub shared: HashMap<(String, String), Item>,
 }
 
 pub async fn resolve(ctx: &Context, id: &str) -> ApiResult<PatientItem> {
@@ -30,6 +32,17 @@ pub async fn resolve(ctx: &Context, id: &str) -> ApiResult<PatientItem> {
 }
 
 pub async fn resolve_with(ctx: &Context, id: &str, extra_sks: &[&str]) -> ApiResult<Resolved> {
+    resolve_full(ctx, id, extra_sks, &[]).await
+}
+
+/// Like [`resolve_with`], also reading `shared` items (not the patient's) in
+/// the first batch.
+pub async fn resolve_full(
+    ctx: &Context,
+    id: &str,
+    extra_sks: &[&str],
+    shared: &[(String, String)],
+) -> ApiResult<Resolved> {
     let id = id.trim();
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(ApiError::patient_not_found());
@@ -37,8 +50,14 @@ pub async fn resolve_with(ctx: &Context, id: &str, extra_sks: &[&str]) -> ApiRes
     let mut wanted = patient_keys(id, extra_sks);
     let pointer_key = (keys::mrn_pk(id), keys::MRN_SK.to_string());
     wanted.push(pointer_key.clone());
+    wanted.extend(shared.iter().cloned());
     let mut found = store::batch_get(ctx, &wanted).await?;
-    if let Some(resolved) = take_patient(&mut found, id, extra_sks)? {
+    let shared_items: HashMap<(String, String), Item> = shared
+        .iter()
+        .filter_map(|k| found.remove(k).map(|item| (k.clone(), item)))
+        .collect();
+    if let Some(mut resolved) = take_patient(&mut found, id, extra_sks)? {
+        resolved.shared = shared_items;
         return Ok(resolved);
     }
     let pointer: MrnPointer = match found.remove(&pointer_key) {
@@ -76,5 +95,9 @@ fn take_patient(
                 .map(|item| (sk.to_string(), item))
         })
         .collect();
-    Ok(Some(Resolved { patient, items }))
+    Ok(Some(Resolved {
+        patient,
+        items,
+        shared: HashMap::new(),
+    }))
 }

@@ -2,9 +2,11 @@
 //! 127.0.0.1 (see `support`). One binary, so it compiles once.
 #![recursion_limit = "256"]
 
+mod checklists;
 mod documents;
 mod files;
 mod flow;
+mod lifecycle;
 mod patients;
 mod router;
 mod support;

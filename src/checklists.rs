@@ -1,0 +1,302 @@
+//! Checklists: what must be done to enter and to leave a stage transition.
+//!
+//! Each rule is its own item (`CHECKLIST` / `STAGE#{from}#TO#{to}`), and the
+//! same rule is mirrored, in the same transaction, onto one summary item
+//! (`CHECKLIST` / `RULES`) so a state change reads its rule in the batch that
+//! reads the patient. Where no rule exists a transition is allowed.
+
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+use crate::keys;
+use crate::patients::fields::key_text;
+use crate::store::{self, tx, Item};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    #[serde(default)]
+    pub from_state: String,
+    #[serde(default)]
+    pub to_state: String,
+    #[serde(default)]
+    pub in_required: Vec<String>,
+    #[serde(default)]
+    pub out_required: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// The rule item as stored.
+#[derive(Serialize, Deserialize)]
+struct RuleItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    #[serde(flatten)]
+    rule: Rule,
+}
+
+impl Rule {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "from": self.from_state, "to": self.to_state,
+            "inRequired": self.in_required, "outRequired": self.out_required,
+            "updatedAt": self.updated_at,
+        })
+    }
+
+    /// Items of each list not in the matching done list: (missing in, missing out).
+    pub fn missing(&self, in_done: &[String], out_done: &[String]) -> (Vec<String>, Vec<String>) {
+        let absent = |required: &[String], done: &[String]| {
+            required
+                .iter()
+                .filter(|r| !done.contains(r))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        (
+            absent(&self.in_required, in_done),
+            absent(&self.out_required, out_done),
+        )
+    }
+}
+
+pub fn summary_key() -> (String, String) {
+    (
+        keys::CHECKLIST_PK.to_string(),
+        keys::CHECKLIST_SUMMARY_SK.to_string(),
+    )
+}
+
+/// What the summary item says about (from, to): `Some(rule)` when mirrored there.
+pub fn rule_from_summary(summary: Option<&Item>, from: &str, to: &str) -> ApiResult<Option<Rule>> {
+    let Some(value) = summary.and_then(|s| s.get(&keys::transition_name(from, to))) else {
+        return Ok(None);
+    };
+    let mut rule: Rule = serde_dynamo::from_attribute_value(value.clone())?;
+    rule.from_state = from.to_string();
+    rule.to_state = to.to_string();
+    Ok(Some(rule))
+}
+
+/// Guards a transition taken as "no rule": fails the transaction if a rule item
+/// exists that the summary lacks (written before the summary existed).
+pub fn no_rule_check(
+    table: &str,
+    from: &str,
+    to: &str,
+) -> ApiResult<aws_sdk_dynamodb::types::TransactWriteItem> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(store::key(
+            keys::CHECKLIST_PK,
+            keys::checklist_sk(from, to),
+        )))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(|e| ApiError::Internal(format!("condition check: {e}")))?;
+    Ok(tx::check(check))
+}
+
+/// One rule read by key.
+pub async fn get_rule(ctx: &Context, from: &str, to: &str) -> ApiResult<Option<Rule>> {
+    let item =
+        store::get::<RuleItem>(ctx, keys::CHECKLIST_PK, &keys::checklist_sk(from, to)).await?;
+    Ok(item.map(|i| i.rule))
+}
+
+fn states(from: &str, to: &str) -> ApiResult<(String, String)> {
+    Ok((key_text(from, "from")?, key_text(to, "to")?))
+}
+
+pub async fn list(ctx: &Context) -> ApiResult<Reply> {
+    let mut rules = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = ctx
+            .ddb
+            .query()
+            .table_name(ctx.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", store::s(keys::CHECKLIST_PK))
+            .expression_attribute_values(":prefix", store::s(keys::CHECKLIST_PREFIX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        for item in out.items.unwrap_or_default() {
+            rules.push(store::from_item::<RuleItem>(item)?.rule.to_json());
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(Reply::ok(Value::Array(rules)))
+}
+
+pub async fn get(ctx: &Context, from: &str, to: &str) -> ApiResult<Reply> {
+    let (from, to) = states(from, to)?;
+    let rule = get_rule(ctx, &from, &to)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Checklist rule not found"))?;
+    Ok(Reply::ok(rule.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleBody {
+    in_required: Option<Vec<String>>,
+    out_required: Option<Vec<String>>,
+}
+
+fn clean_list(items: Option<Vec<String>>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items.unwrap_or_default() {
+        let item = item.trim().to_string();
+        if !item.is_empty() && !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+pub async fn put(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let (from, to) = states(from, to)?;
+    let body: RuleBody = req.json()?;
+    if body.in_required.is_none() && body.out_required.is_none() {
+        return Err(ApiError::bad_request(
+            "inRequired or outRequired is required",
+        ));
+    }
+    let rule = Rule {
+        from_state: from.clone(),
+        to_state: to.clone(),
+        in_required: clean_list(body.in_required),
+        out_required: clean_list(body.out_required),
+        updated_at: Some(clock::now_rfc3339()),
+    };
+    let item = store::to_item(&RuleItem {
+        pk: keys::CHECKLIST_PK.to_string(),
+        sk: keys::checklist_sk(&from, &to),
+        rule: rule.clone(),
+    })?;
+    let mirror = Update::builder()
+        .table_name(ctx.table())
+        .set_key(Some(store::key(
+            keys::CHECKLIST_PK,
+            keys::CHECKLIST_SUMMARY_SK,
+        )))
+        .update_expression("SET #rule = :rule")
+        .expression_attribute_names("#rule", keys::transition_name(&from, &to))
+        .expression_attribute_values(":rule", store::to_attr(&rule)?)
+        .build()
+        .map_err(|e| ApiError::Internal(format!("summary update: {e}")))?;
+    ctx.ddb
+        .transact_write_items()
+        .transact_items(tx::put(ctx.table(), item, None)?)
+        .transact_items(tx::update(mirror))
+        .send()
+        .await?;
+    Ok(Reply::ok(
+        json!({"message": "saved", "rule": rule.to_json()}),
+    ))
+}
+
+pub async fn delete(ctx: &Context, from: &str, to: &str) -> ApiResult<Reply> {
+    let (from, to) = states(from, to)?;
+    let delete = Delete::builder()
+        .table_name(ctx.table())
+        .set_key(Some(store::key(
+            keys::CHECKLIST_PK,
+            keys::checklist_sk(&from, &to),
+        )))
+        .condition_expression("attribute_exists(PK)")
+        .build()
+        .map_err(|e| ApiError::Internal(format!("delete rule: {e}")))?;
+    let unmirror = Update::builder()
+        .table_name(ctx.table())
+        .set_key(Some(store::key(
+            keys::CHECKLIST_PK,
+            keys::CHECKLIST_SUMMARY_SK,
+        )))
+        .update_expression("REMOVE #rule")
+        .expression_attribute_names("#rule", keys::transition_name(&from, &to))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("summary update: {e}")))?;
+    let result = ctx
+        .ddb
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .delete(delete)
+                .build(),
+        )
+        .transact_items(tx::update(unmirror))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Reply::ok(json!({"message": "deleted"}))),
+        Err(err) if store::is_condition_failure(&err) => {
+            Err(ApiError::not_found("Checklist rule not found"))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
+
+    fn summary_attribute(rule: &Rule) -> ApiResult<HashMap<String, AttributeValue>> {
+        Ok(HashMap::from([(
+            keys::transition_name(&rule.from_state, &rule.to_state),
+            store::to_attr(rule)?,
+        )]))
+    }
+
+    #[test]
+    fn missing_items_are_listed_per_side() {
+        let rule = Rule {
+            in_required: vec!["consent".into(), "fasting".into()],
+            out_required: vec!["handover".into()],
+            ..Default::default()
+        };
+        let (missing_in, missing_out) = rule.missing(&["consent".into()], &[]);
+        assert_eq!(missing_in, vec!["fasting"]);
+        assert_eq!(missing_out, vec!["handover"]);
+        let (a, b) = rule.missing(&["fasting".into(), "consent".into()], &["handover".into()]);
+        assert!(a.is_empty() && b.is_empty());
+    }
+
+    #[test]
+    fn the_summary_item_yields_the_rule_of_a_transition() {
+        let rule = Rule {
+            from_state: "preop".into(),
+            to_state: "intraop".into(),
+            in_required: vec!["consent".into()],
+            ..Default::default()
+        };
+        let summary: Item = summary_attribute(&rule).unwrap();
+        assert_eq!(
+            rule_from_summary(Some(&summary), "preop", "intraop").unwrap(),
+            Some(rule)
+        );
+        assert_eq!(
+            rule_from_summary(Some(&summary), "intraop", "postop").unwrap(),
+            None
+        );
+        assert_eq!(rule_from_summary(None, "preop", "intraop").unwrap(), None);
+        assert_eq!(
+            clean_list(Some(vec![" a ".into(), "a".into(), "".into(), "b".into()])),
+            vec!["a", "b"]
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Stage changes: `PATCH /patients/{id}/state`, and `PUT /patients/{id}`
+//! carrying `currentState` (how the frontend changes stage).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::change::{change, Step, Transition};
+use super::fields::key_text;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+
+/// The stage-change fields of a body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateFields {
+    pub current_state: Option<String>,
+    pub checklist_in_done: Option<Vec<String>>,
+    pub checklist_out_done: Option<Vec<String>>,
+    pub actor_id: Option<String>,
+    pub timeline_notes: Option<String>,
+    pub force: Option<bool>,
+}
+
+impl StateFields {
+    /// The transition these fields ask for, if any (`None`: no `currentState`).
+    pub fn transition(&self) -> ApiResult<Option<Transition>> {
+        let Some(to) = &self.current_state else {
+            return Ok(None);
+        };
+        Ok(Some(Transition {
+            to: key_text(to, "currentState")?,
+            checklist_in_done: self.checklist_in_done.clone().unwrap_or_default(),
+            checklist_out_done: self.checklist_out_done.clone().unwrap_or_default(),
+            actor_id: self.actor_id.clone(),
+            notes: self.timeline_notes.clone(),
+            force: self.force.unwrap_or(false),
+            enforce_rules: true,
+        }))
+    }
+}
+
+pub async fn patch_state(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: StateFields = req.json()?;
+    let transition = body
+        .transition()?
+        .ok_or_else(|| ApiError::bad_request("currentState is required"))?;
+    let (patient, written) = change(ctx, id, |patient, _now| {
+        if patient.current_state.as_deref() == Some(transition.to.as_str()) {
+            return Ok(Step::NoOp);
+        }
+        Ok(Step::Write {
+            transition: Some(transition.clone()),
+            extra: Vec::new(),
+        })
+    })
+    .await?;
+    let message = if written { "state-updated" } else { "no-op" };
+    Ok(Reply::ok(
+        json!({"message": message, "patient": patient.to_json()}),
+    ))
+}
