@@ -17,6 +17,7 @@ pub mod logging;
 pub mod patients;
 pub mod provision;
 pub mod router;
+pub mod s3_events;
 pub mod s3_keys;
 pub mod s3_objects;
 pub mod store;

@@ -4,6 +4,7 @@
 
 mod checklists;
 mod documents;
+mod events;
 mod files;
 mod flow;
 mod lifecycle;

@@ -1,0 +1,167 @@
+//! S3 `ObjectCreated` ingest: a new object under
+//! `patients/{uid}/optimized/docs/{docType}/` is attached to the patient's
+//! documents record with the same rules as the attach route (idempotent,
+//! concurrency-guarded), with provenance from the object's metadata. Other
+//! keys are ignored. One bad record never fails the batch; only a record that
+//! hit an internal error makes the invocation fail, so Lambda retries it (a
+//! retry re-attaches nothing that is already attached).
+
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use percent_encoding::percent_decode_str;
+
+use crate::context::Context;
+use crate::documents::record::{Change, DocumentsRecord};
+use crate::documents::{self, AttachInput, Category};
+use crate::error::ApiError;
+use crate::keys;
+use crate::patients;
+use crate::s3_keys::{self, Owner, Target};
+use crate::s3_objects;
+
+/// What happened to each record of an event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub attached: usize,
+    pub unchanged: usize,
+    pub ignored: usize,
+    pub failed: usize,
+}
+
+/// Keys in S3 events are form-encoded (`+` for a space).
+pub fn decode_key(raw: &str) -> Option<String> {
+    percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|k| k.into_owned())
+}
+
+/// The document a created key names, if it is one (`None`: ignore it).
+pub fn document_of(key: &str) -> Option<(String, Category)> {
+    let parsed = s3_keys::parse(key)?;
+    match (parsed.target, parsed.owner) {
+        (Target::Optimized, Some(Owner::Doc(doc_type))) => {
+            Some((parsed.uid, Category::for_doc_type(doc_type)))
+        }
+        _ => None,
+    }
+}
+
+enum Outcome {
+    Attached,
+    Unchanged,
+    Ignored(&'static str),
+}
+
+pub async fn ingest(ctx: &Context, event: &S3Event) -> IngestReport {
+    let mut report = IngestReport::default();
+    for record in &event.records {
+        match ingest_record(ctx, record).await {
+            Ok(Outcome::Attached) => report.attached += 1,
+            Ok(Outcome::Unchanged) => report.unchanged += 1,
+            Ok(Outcome::Ignored(why)) => {
+                tracing::info!(reason = why, "S3 record ignored");
+                report.ignored += 1;
+            }
+            Err(err) if err.status().is_client_error() => {
+                // Bad for this record only (e.g. preop already full): skip it.
+                tracing::warn!(status = err.status().as_u16(), error = %err, "S3 record skipped");
+                report.ignored += 1;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "S3 record failed");
+                report.failed += 1;
+            }
+        }
+    }
+    tracing::info!(
+        attached = report.attached,
+        unchanged = report.unchanged,
+        ignored = report.ignored,
+        failed = report.failed,
+        "S3 event ingested"
+    );
+    report
+}
+
+async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome, ApiError> {
+    if !record
+        .event_name
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("ObjectCreated")
+    {
+        return Ok(Outcome::Ignored("not an ObjectCreated event"));
+    }
+    let bucket = ctx.bucket()?;
+    if record.s3.bucket.name.as_deref() != Some(bucket) {
+        return Ok(Outcome::Ignored("another bucket"));
+    }
+    let Some(key) = record.s3.object.key.as_deref().and_then(decode_key) else {
+        return Ok(Outcome::Ignored("no key"));
+    };
+    if s3_keys::check_belongs(key.split('/').nth(1).unwrap_or(""), &key).is_err() {
+        return Ok(Outcome::Ignored("malformed key"));
+    }
+    let Some((uid, category)) = document_of(&key) else {
+        return Ok(Outcome::Ignored("not an optimized document"));
+    };
+    let Some(object) = s3_objects::head(ctx, &key).await? else {
+        return Ok(Outcome::Ignored("object no longer exists"));
+    };
+    let meta = |name: &str| {
+        object
+            .metadata
+            .get(name)
+            .and_then(|v| percent_decode_str(v).decode_utf8().ok())
+            .map(|v| v.into_owned())
+    };
+    if meta("patient-uid").is_some_and(|owner| owner != uid) {
+        return Ok(Outcome::Ignored("metadata names another patient"));
+    }
+    let mut resolved = match patients::resolve_with(ctx, &uid, &[keys::DOCS_SK]).await {
+        Ok(r) => r,
+        Err(ApiError::NotFound(_)) => return Ok(Outcome::Ignored("unknown patient")),
+        Err(err) => return Err(err),
+    };
+    let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
+    let input = AttachInput {
+        uploaded_by: meta("uploaded-by"),
+        mrn: meta("mrn").or(resolved.patient.active_reg_mrn.clone()),
+        scheme: meta("scheme").or(resolved.patient.active_scheme.clone()),
+        ..Default::default()
+    };
+    let (_, change) =
+        documents::attach_object(ctx, &uid, record, category, &key, &object, input).await?;
+    Ok(match change {
+        Change::Applied => Outcome::Attached,
+        Change::Unchanged => Outcome::Unchanged,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_are_form_decoded() {
+        assert_eq!(
+            decode_key("patients/u1/a+b%2Bc.jpg").as_deref(),
+            Some("patients/u1/a b+c.jpg")
+        );
+        assert_eq!(decode_key("%ff"), None);
+    }
+
+    #[test]
+    fn only_optimized_documents_are_ingested() {
+        let id = "0190f5c0-0000-7000-8000-0000000000aa";
+        let (uid, category) = document_of(&format!(
+            "patients/u1/optimized/docs/radiology/1-{id}-q80-1600w.jpg"
+        ))
+        .unwrap();
+        assert_eq!((uid.as_str(), category), ("u1", Category::Radiology));
+        assert!(document_of(&format!("patients/u1/originals/1-{id}.jpg")).is_none());
+        assert!(document_of(&format!("patients/u1/thumb/1-{id}-thumb.jpg")).is_none());
+        assert!(document_of("patients/u1/optimized/notes/n1/a.jpg").is_none());
+        assert!(document_of("elsewhere/u1/optimized/docs/lab/a.jpg").is_none());
+    }
+}

@@ -1,0 +1,176 @@
+//! The `events/` fixtures (what `sam local invoke` uses) fed through the real
+//! handlers, and the S3 ObjectCreated ingest.
+
+use std::path::PathBuf;
+
+use aws_lambda_events::event::s3::S3Event;
+use serde_json::{json, Value};
+
+use crate::support::{unique, App, BUCKET};
+
+const FIXTURE_UID: &str = "0190f5c0-0000-7000-8000-00000000f1a7";
+const FIXTURE_MRN: &str = "FIXTURE-MRN-1";
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The status each Function URL fixture must get (after its placeholders
+/// are replaced by a patient of this run).
+const EXPECTED: &[(&str, u16)] = &[
+    ("health.json", 200),
+    ("patients-create.json", 201),
+    ("patients-list.json", 200),
+    ("patient-get.json", 200),
+    ("patient-by-mrn.json", 200),
+    ("patient-update.json", 200),
+    ("patient-state.json", 200),
+    ("timeline.json", 200),
+    ("documents-get.json", 200),
+    ("documents-init.json", 201),
+    ("files-presign-upload.json", 200),
+    ("files-list.json", 200),
+    ("checklists-list.json", 200),
+    ("options-preflight.json", 204),
+    ("unknown-route.json", 404),
+];
+
+#[tokio::test]
+async fn every_function_url_fixture_runs_through_the_real_handler() {
+    let app = App::new();
+    let (uid, mrn) = app.create_patient().await;
+    let mut covered = Vec::new();
+    for (name, status) in EXPECTED {
+        let text = fixture(name)
+            .replace(FIXTURE_UID, &uid)
+            .replace(FIXTURE_MRN, &mrn)
+            .replace("FIXTURE-MRN-2", &unique("MRN"))
+            .replace("fixture-doc-1", &unique("doc"));
+        let req =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} parses: {e}"));
+        let r = app.send(req).await;
+        assert_eq!(r.status, *status, "{name}: {:?}", r.body);
+        covered.push(name.to_string());
+    }
+    // Every Function URL fixture in events/ is listed above
+    let mut on_disk: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json") && !n.starts_with("s3-"))
+        .collect();
+    on_disk.sort();
+    covered.sort();
+    assert_eq!(on_disk, covered, "fixtures without an expected status");
+}
+
+/// The S3 fixture, pointed at `key` in the test bucket.
+fn s3_event(keys: &[&str]) -> S3Event {
+    let template: Value = serde_json::from_str(&fixture("s3-object-created.json")).unwrap();
+    let mut event = template.clone();
+    let record = template["Records"][0].clone();
+    event["Records"] = Value::Array(
+        keys.iter()
+            .map(|key| {
+                let mut r = record.clone();
+                r["s3"]["bucket"]["name"] = json!(BUCKET);
+                r["s3"]["object"]["key"] = json!(key.replace(' ', "+"));
+                r
+            })
+            .collect(),
+    );
+    serde_json::from_value(event).expect("S3 event")
+}
+
+#[tokio::test]
+async fn the_s3_fixture_parses_and_ingests() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let text = fixture("s3-object-created.json").replace(FIXTURE_UID, &uid);
+    let mut event: S3Event = serde_json::from_str(&text).unwrap();
+    event.records[0].s3.bucket.name = Some(BUCKET.to_string());
+    event.records[0].s3.object.key = Some(key.clone());
+    let report = hms::s3_events::ingest(&app.ctx, &event).await;
+    assert_eq!(report.attached, 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn new_documents_are_attached_once_with_provenance() {
+    let app = App::with_env(&[("CDN_DOMAIN", "cdn.example.org")]);
+    let (uid, mrn) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "radiology").await;
+    let report = hms::s3_events::ingest(&app.ctx, &s3_event(&[&key])).await;
+    assert_eq!(
+        report,
+        hms::s3_events::IngestReport {
+            attached: 1,
+            ..Default::default()
+        }
+    );
+    // A replay of the same event attaches nothing new
+    let report = hms::s3_events::ingest(&app.ctx, &s3_event(&[&key])).await;
+    assert_eq!(report.unchanged, 1);
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    let list = docs["radiology"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["key"], key.as_str());
+    assert_eq!(
+        list[0]["mrn"],
+        mrn.as_str(),
+        "MRN from the object's metadata"
+    );
+    assert_eq!(list[0]["scheme"], "GENERAL");
+    assert_eq!(list[0]["mimeType"], "image/jpeg");
+    assert_eq!(list[0]["cdnUrl"], format!("https://cdn.example.org/{key}"));
+    // The attach route then sees it as already attached
+    let r = app
+        .post(
+            &format!("/patients/{uid}/documents/attach"),
+            json!({"category": "radiology", "key": key}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["documents"]["radiology"].as_array().unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unrelated_and_bad_records_do_not_fail_the_batch() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let good = app.upload_doc(&uid, "discharge").await;
+    let note_file = app
+        .upload(&uid, json!({"filename": "n.pdf", "mimeType": "application/pdf", "kind": "note", "refId": "n1"}), b"x")
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ghost = format!(
+        "patients/{}/optimized/docs/lab/1-0190f5c0-0000-7000-8000-0000000000aa-q80-1600w.jpg",
+        unique("ghost")
+    );
+    let missing = format!("patients/{uid}/optimized/docs/lab/never-uploaded.jpg");
+    let event = s3_event(&[
+        &format!("patients/{uid}/originals/x.jpg"),
+        &note_file,
+        &ghost,
+        &missing,
+        "patients/../etc/passwd",
+        "not-a-patient-key.jpg",
+        &good,
+    ]);
+    let report = hms::s3_events::ingest(&app.ctx, &event).await;
+    assert_eq!(report.attached, 1, "{report:?}");
+    assert_eq!(report.ignored, 6, "{report:?}");
+    assert_eq!(report.failed, 0);
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["dischargePics"].as_array().unwrap().len(), 1);
+    assert_eq!(docs["labReports"], json!([]));
+}
