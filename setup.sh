@@ -3,6 +3,14 @@
 #
 #   ./setup.sh local     run the API on http://127.0.0.1:3000 against local emulators
 #   ./setup.sh check     run the whole test suite (what CI runs)
+#   ./setup.sh full      build and deploy to AWS, then smoke-test the deployed API
+#   ./setup.sh build     cargo lambda build (arm64) and sam build
+#   ./setup.sh deploy    sam deploy (samconfig.toml; extra args go to sam)
+#   ./setup.sh test      curl smoke tests against $FUNCTION_URL or the stack output
+#   ./setup.sh info      print the stack outputs
+#   ./setup.sh clean     delete the stack (table and bucket are retained) and local build output
+#                        (--local: only the local build output)
+#   ./setup.sh bench     run the benchmark (writes BENCHMARKS.md)
 #
 # Everything it needs is installed on first use: a Python venv in .venv
 # (moto, cfn-lint) and the s3s-fs S3 server under ~/.cache/hms.
@@ -120,17 +128,124 @@ cmd_check() {
   cargo fmt --all -- --check
   say "cargo clippy"
   cargo clippy --quiet --all-targets -- -D warnings
+  say "template: cfn-lint and reference checks; openapi.yaml validation"
+  "$VENV/bin/cfn-lint" template.yaml
+  "$VENV/bin/python" tests/template_check.py
+  "$VENV/bin/openapi-spec-validator" openapi.yaml
   say "cargo test (unit and integration, against local emulators)"
   HMS_PYTHON="$VENV/bin/python" HMS_S3S_FS="$S3S_BIN" cargo test --quiet
+  say "smoke tests against the local server"
+  mkdir -p .cache
+  trap cleanup EXIT
+  DDB_PORT="$(free_port)" S3_PORT="$(free_port)" LOCAL_PORT="$(free_port)"
+  start_emulators
+  "$ROOT/target/debug/hms-local" --provision --addr "127.0.0.1:$LOCAL_PORT" >"$ROOT/.cache/api.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$LOCAL_PORT" "the local API"
+  FUNCTION_URL="http://127.0.0.1:$LOCAL_PORT" cmd_test
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+STACK="${STACK_NAME:-hms}"
+
+ensure_deploy_tools() {
+  ensure_venv
+  if [[ ! -x "$VENV/bin/sam" ]]; then
+    say "installing the AWS SAM CLI into .venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli
+  fi
+  if [[ ! -x "$VENV/bin/cargo-lambda" ]]; then
+    say "installing cargo-lambda (with zig) into .venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+ensure_aws_credentials() {
+  "$VENV/bin/python" - <<'PY' || die "no AWS credentials: run 'aws configure' or set AWS_PROFILE / AWS_ACCESS_KEY_ID, and AWS_REGION"
+import boto3, sys
+try:
+    boto3.client("sts").get_caller_identity()
+except Exception as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+cmd_build() {
+  ensure_deploy_tools
+  say "cargo lambda build --release --arm64 (hms-api, hms-s3-events)"
+  cargo lambda build --release --arm64 --bin hms-api --bin hms-s3-events
+  say "sam build"
+  sam build --beta-features
+}
+
+cmd_deploy() {
+  ensure_deploy_tools
+  ensure_aws_credentials
+  say "sam deploy (stack $STACK)"
+  sam deploy --stack-name "$STACK" "$@"
+}
+
+stack_output() {
+  "$VENV/bin/python" - "$STACK" "$1" <<'PY'
+import boto3, sys
+stack, key = sys.argv[1], sys.argv[2]
+outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+print(next((o["OutputValue"] for o in outputs if o["OutputKey"] == key), ""))
+PY
+}
+
+cmd_info() {
+  ensure_deploy_tools
+  ensure_aws_credentials
+  sam list stack-outputs --stack-name "$STACK" --output table
+}
+
+cmd_clean() {
+  rm -rf "$ROOT/.aws-sam" "$ROOT/target/lambda" "$ROOT/.cache/s3-data"
+  say "local build output removed"
+  if [[ "${1:-}" == "--local" ]]; then
+    return
+  fi
+  ensure_deploy_tools
+  ensure_aws_credentials
+  say "deleting stack $STACK (the table and the files bucket are retained: patient data)"
+  sam delete --stack-name "$STACK"
+}
+
+# Smoke tests over HTTP: health, patient create/get, documents, and an upload
+# (presign, PUT to S3, attach). Against $FUNCTION_URL, or the stack's output.
+cmd_test() {
+  need curl "install curl (apt-get install curl)"
+  need python3 "install Python 3"
+  local base="${FUNCTION_URL:-}"
+  if [[ -z "$base" ]]; then
+    ensure_deploy_tools
+    ensure_aws_credentials
+    base="$(stack_output FunctionUrl)"
+    [[ -n "$base" ]] || die "no FUNCTION_URL set and no FunctionUrl output on stack $STACK"
+  fi
+  "$(command -v python3)" "$ROOT/tests/smoke.py" "${base%/}"
 }
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
   local) cmd_local ;;
   check) cmd_check ;;
+  full) cmd_build && cmd_deploy "${@:2}" && cmd_test ;;
+  build) cmd_build ;;
+  deploy) cmd_deploy "${@:2}" ;;
+  test) cmd_test ;;
+  info) cmd_info ;;
+  clean) cmd_clean "${@:2}" ;;
+  bench) shift; ensure_venv; ensure_s3s; "$VENV/bin/python" bench/bench.py "$@" ;;
   -h | --help | help | "") usage ;;
   *) usage; exit 2 ;;
 esac

@@ -21,6 +21,17 @@ pub struct Settings {
 }
 
 pub const DEFAULT_PRESIGN_SECS: u64 = 900;
+
+/// The settings this crate reads, by their primary names (aliases aside); the
+/// deployment template must set each of them.
+pub const ENV_VARS: [&str; 6] = [
+    "TABLE_NAME",
+    "FILES_BUCKET",
+    "PRESIGN_EXPIRES_SEC",
+    "CDN_DOMAIN",
+    "CF_DISTRIBUTION_ID",
+    "CORS_ALLOW_ORIGIN",
+];
 /// S3 refuses presigned URLs valid for more than seven days.
 const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
 

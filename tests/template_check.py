@@ -1,0 +1,105 @@
+"""Checks on template.yaml that cfn-lint does not make for SAM templates.
+
+- every Ref / GetAtt / ${...} names a parameter, resource, pseudo parameter,
+  a resource SAM generates, or a variable of its own Sub;
+- the API function sets every environment variable the code reads
+  (`ENV_VARS` in src/context.rs) and the S3 event function the ones it needs;
+- the table declares every index the code queries (src/keys.rs);
+- no IAM statement allows dynamodb:Scan or a wildcard resource.
+
+Prints a closing "N passed, M failed" line and exits non-zero on failure.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PSEUDO = {
+    "AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName",
+    "AWS::StackId", "AWS::URLSuffix", "AWS::NoValue", "AWS::NotificationARNs",
+}
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
+
+
+def walk(node, found, sub_locals=frozenset()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                found.append(("Ref", value, sub_locals))
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.append(("GetAtt", target, sub_locals))
+            elif key == "Fn::Sub":
+                text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                names = frozenset(local.keys()) | sub_locals
+                for var in re.findall(r"\$\{([^}!]+)\}", text):
+                    found.append(("Sub", var.split(".")[0], names))
+                walk(local, found, sub_locals)
+                continue
+            walk(value, found, sub_locals)
+    elif isinstance(node, list):
+        for item in node:
+            walk(item, found, sub_locals)
+
+
+def main():
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
+    params = set(template.get("Parameters", {}))
+    resources = template.get("Resources", {})
+    generated = set()
+    for name, res in resources.items():
+        if res.get("Type") == "AWS::Serverless::Function":
+            generated |= {f"{name}Role", f"{name}Url"}
+    known = params | set(resources) | PSEUDO | generated
+
+    refs = []
+    walk(resources, refs)
+    walk(template.get("Outputs", {}), refs)
+    walk(template.get("Conditions", {}), refs)
+    bad = sorted({f"{kind} {name}" for kind, name, local in refs if name not in known and name not in local})
+    check(f"{len(refs)} references name defined things", not bad, ", ".join(bad))
+
+    context = (ROOT / "src/context.rs").read_text()
+    block = re.search(r"pub const ENV_VARS: \[&str; \d+\] = \[(.*?)\];", context, re.S)
+    env_vars = re.findall(r'"([A-Z_]+)"', block.group(1)) if block else []
+    check("ENV_VARS found in src/context.rs", bool(env_vars))
+    api_env = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    missing = [v for v in env_vars if v not in api_env]
+    check("ApiFunction sets every variable the code reads", not missing, ", ".join(missing))
+    events_env = resources["S3EventsFunction"]["Properties"]["Environment"]["Variables"]
+    missing = [v for v in ("TABLE_NAME", "FILES_BUCKET") if v not in events_env]
+    check("S3EventsFunction sets its table and bucket", not missing, ", ".join(missing))
+
+    keys_rs = (ROOT / "src/keys.rs").read_text()
+    wanted = re.findall(r'pub const (?:GSI\d|LSI_CUR_MRN): &str = "([^"]+)"', keys_rs)
+    table = resources["Table"]["Properties"]
+    declared = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+    declared |= {i["IndexName"] for i in table.get("LocalSecondaryIndexes", [])}
+    missing = [i for i in wanted if i not in declared]
+    check(f"table declares the {len(wanted)} indexes the code queries", bool(wanted) and not missing, ", ".join(missing))
+
+    statements = []
+    for name, res in resources.items():
+        for policy in res.get("Properties", {}).get("Policies", []) or []:
+            if isinstance(policy, dict):
+                statements += [(name, s) for s in policy.get("Statement", [])]
+    scans = [n for n, s in statements if "dynamodb:Scan" in str(s.get("Action"))]
+    check("no IAM statement allows dynamodb:Scan", not scans, ", ".join(scans))
+    wild = [n for n, s in statements if s.get("Resource") == "*" or s.get("Resource") == ["*"]]
+    check("no IAM statement uses a wildcard resource", not wild, ", ".join(wild))
+
+    failed = results.count(False)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
