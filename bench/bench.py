@@ -1,0 +1,464 @@
+"""HMS benchmark: the release build of the API handler (served by hms-local,
+the same handler the Lambda runs) against moto and s3s-fs on 127.0.0.1.
+
+Measures cold start, peak RSS, per-route latency percentiles and the AWS calls
+each route makes (from the server's own call-counting log lines), and writes
+BENCHMARKS.md. Timings are only compared within one run.
+
+Usage: ./setup.sh bench [--quick]
+"""
+
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PY = ROOT / ".venv/bin/python"
+S3S = Path(os.environ.get("HMS_S3S_FS", Path.home() / ".cache/hms/s3s-fs/bin/s3s-fs"))
+SERVER = ROOT / "target/release/hms-local"
+QUICK = "--quick" in sys.argv
+SAMPLES = 60 if QUICK else 300
+COLD_RUNS = 5 if QUICK else 9
+KEY, SECRET = "hmsbench", "hmsbenchsecret"
+
+# The earlier Node.js backend on this machine class, against moto.
+NODE = {
+    "cold_ms": 269.0,
+    "rss_mib": 120.0,
+    "GET /patients/{uid}": 5.0,
+    "GET /patients/{id}/documents": 9.8,
+    "POST /patients/{id}/files/presign-upload": 5.4,
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+class Client:
+    """Keep-alive HTTP client; returns (status, json, elapsed ms)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"content-type": "application/json"} if data else {}
+        start = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
+            raw = resp.read()
+        except (http.client.HTTPException, OSError):
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
+            raw = resp.read()
+        elapsed = (time.perf_counter() - start) * 1000
+        parsed = json.loads(raw) if raw else None
+        return resp.status, parsed, elapsed
+
+
+def put_presigned(answer, content):
+    """PUT bytes to a presigned URL with the headers it requires."""
+    url = answer["uploadUrl"]
+    rest = url.split("://", 1)[1]
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    conn = http.client.HTTPConnection(host, int(port or 80), timeout=30)
+    conn.request("PUT", "/" + path, body=content, headers=answer["headers"])
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+class Server:
+    def __init__(self, env, port, log_path):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [str(SERVER), "--addr", f"127.0.0.1:{port}"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def vm_hwm_kib(self):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def main():
+    t_start = time.time()
+    if not VENV_PY.exists() or not S3S.exists():
+        raise SystemExit("run ./setup.sh bench (it installs moto and s3s-fs)")
+    build_cmd = ["cargo", "build", "--release", "--quiet", "--bin", "hms-local", "--bin", "hms-api", "--bin", "hms-s3-events"]
+    print("building:", " ".join(build_cmd), flush=True)
+    subprocess.run(build_cmd, cwd=ROOT, check=True)
+
+    work = Path(tempfile.mkdtemp(prefix="hms-bench-"))
+    ddb_port, s3_port = free_port(), free_port()
+    emulators = [
+        subprocess.Popen([str(VENV_PY), str(ROOT / "tests/emulator/moto_serial.py"), "--port", str(ddb_port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([str(S3S), "--host", "127.0.0.1", "--port", str(s3_port), "--access-key", KEY,
+                          "--secret-key", SECRET, str(work / "s3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    (work / "s3").mkdir(exist_ok=True)
+    try:
+        wait_port(ddb_port)
+        wait_port(s3_port)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{ddb_port}",
+            "AWS_ENDPOINT_URL_CLOUDFRONT": f"http://127.0.0.1:{ddb_port}",
+            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{s3_port}",
+            "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "us-east-1",
+            "TABLE_NAME": "HMS", "FILES_BUCKET": "hms-bench",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON", "RUST_LOG": "info",
+        })
+        report = run(env, work)
+    finally:
+        for p in emulators:
+            p.terminate()
+        for p in emulators:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    report["wall_s"] = time.time() - t_start
+    write_report(report)
+
+
+def log_lines(path, offset):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    lines = []
+    for raw in data.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if entry.get("message") == "request":
+            lines.append(entry)
+    return lines, offset + len(data)
+
+
+def run(env, work):
+    port = free_port()
+    log = work / "server.log"
+    # Provision the table and bucket once (not timed).
+    prov = subprocess.Popen([str(SERVER), "--provision", "--addr", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    c = Client(port)
+    status, body, _ = c.call("POST", "/patients", {"name": "Bench Patient", "registration": {
+        "mrn": "BENCH-0", "scheme": "GENERAL", "department": "Bench"}})
+    assert status == 201, body
+    uid = body["patientId"]
+    prov.send_signal(signal.SIGTERM)
+    prov.wait(timeout=10)
+
+    # Cold start: exec of the server -> first 200 of GET /patients/{uid}.
+    cold = []
+    for _ in range(COLD_RUNS):
+        port = free_port()
+        t0 = time.perf_counter()
+        server = Server(env, port, log)
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", f"/patients/{uid}")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.0005)
+        cold.append((time.perf_counter() - t0) * 1000)
+        server.stop()
+
+    port = free_port()
+    server = Server(env, port, log)
+    wait_port(port)
+    c = Client(port)
+    offset = Path(log).stat().st_size
+    calls = {}
+
+    def traced(label, method, path, body=None, expect=None):
+        nonlocal offset
+        status, data, _ = c.call(method, path, body)
+        lines, offset = log_lines(log, offset)
+        entry = lines[-1] if lines else {}
+        calls[label] = (status, entry.get("aws_calls", ""), entry.get("route", ""))
+        if expect is not None and status != expect:
+            print(f"warning: {label} answered {status}: {data}", flush=True)
+        return status, data
+
+    # Seed data and trace the calls of every route once.
+    dept = f"Bench-{uuid.uuid4().hex[:6]}"
+    mrn = f"BENCH-{uuid.uuid4().hex[:8]}"
+    _, created = traced("POST /patients", "POST", "/patients", {"name": "B", "registration": {
+        "mrn": mrn, "scheme": "GENERAL", "department": dept}}, 201)
+    pid = created["patientId"]
+    traced("GET /patients/{uid}", "GET", f"/patients/{pid}", expect=200)
+    traced("GET /patients/{mrn}", "GET", f"/patients/{mrn}", expect=200)
+    traced("GET /patients/by-mrn/{mrn}", "GET", f"/patients/by-mrn/{mrn}", expect=200)
+    traced("GET /patients?department=", "GET", f"/patients?department={dept}", expect=200)
+    traced("GET /patients (all active)", "GET", "/patients?limit=50", expect=200)
+    traced("GET /patients?mrn=", "GET", f"/patients?mrn={mrn}", expect=200)
+    traced("PUT /patients/{uid}", "PUT", f"/patients/{pid}", {"diagnosis": "bench"}, 200)
+    traced("PATCH /patients/{uid}/state", "PATCH", f"/patients/{pid}/state", {"currentState": "preop"}, 200)
+    traced("PATCH /patients/{mrn}/state", "PATCH", f"/patients/{mrn}/state", {"currentState": "intraop"}, 200)
+    traced("PUT /patients/{uid} with currentState", "PUT", f"/patients/{pid}", {"currentState": "postop"}, 200)
+    new_mrn = f"BENCH-{uuid.uuid4().hex[:8]}"
+    traced("PATCH /patients/{uid}/registration", "PATCH", f"/patients/{pid}/registration",
+           {"mrn": new_mrn, "scheme": "CGHS"}, 200)
+    traced("PATCH /patients/{uid}/mrn-history", "PATCH", f"/patients/{pid}/mrn-history",
+           {"mrnHistory": [{"mrn": mrn, "scheme": "GENERAL"}, {"mrn": new_mrn, "scheme": "CGHS"}]}, 200)
+    traced("PATCH /patients/{uid}/mrn-overwrite", "PATCH", f"/patients/{pid}/mrn-overwrite",
+           {"mrnHistory": [{"mrn": mrn, "scheme": "GENERAL", "date": "2030-01-01T00:00:00Z"},
+                           {"mrn": new_mrn, "scheme": "CGHS", "date": "2020-01-01T00:00:00Z"}]}, 200)
+    traced("GET /patients/{uid}/timeline", "GET", f"/patients/{pid}/timeline", expect=200)
+    traced("PUT /checklists/{from}/{to}", "PUT", "/checklists/bench-a/bench-b", {"inRequired": ["x"]}, 200)
+    traced("GET /checklists", "GET", "/checklists", expect=200)
+    traced("GET /checklists/{from}/{to}", "GET", "/checklists/bench-a/bench-b", expect=200)
+    traced("DELETE /checklists/{from}/{to}", "DELETE", "/checklists/bench-a/bench-b", expect=200)
+    traced("GET /patients/{uid}/documents (no record)", "GET", f"/patients/{pid}/documents", expect=200)
+    traced("POST /patients/{uid}/documents/init", "POST", f"/patients/{pid}/documents/init", {}, 201)
+    traced("GET /patients/{uid}/documents", "GET", f"/patients/{pid}/documents", expect=200)
+    traced("GET /patients/{mrn}/documents", "GET", f"/patients/{mrn}/documents", expect=200)
+    _, presign = traced("POST /patients/{uid}/files/presign-upload", "POST", f"/patients/{pid}/files/presign-upload",
+                        {"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"}, 200)
+    traced("POST /patients/{mrn}/files/presign-upload", "POST", f"/patients/{mrn}/files/presign-upload",
+           {"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"}, 200)
+    assert put_presigned(presign, b"bench-bytes") == 200
+    key = presign["key"]
+    traced("POST /patients/{uid}/documents/attach", "POST", f"/patients/{pid}/documents/attach",
+           {"category": "lab_reports", "key": key}, 200)
+    traced("POST /patients/{uid}/documents/attach (already attached)", "POST", f"/patients/{pid}/documents/attach",
+           {"category": "lab_reports", "key": key}, 200)
+    traced("GET /patients/{uid}/files", "GET", f"/patients/{pid}/files", expect=200)
+    traced("GET /patients/{uid}/files?presign=1", "GET", f"/patients/{pid}/files?presign=1", expect=200)
+    traced("POST /patients/{uid}/files/presign-download", "POST", f"/patients/{pid}/files/presign-download",
+           {"key": key}, 200)
+    traced("POST /patients/{uid}/documents/detach", "POST", f"/patients/{pid}/documents/detach",
+           {"category": "lab_reports", "key": key}, 200)
+    traced("POST /patients/{uid}/files/delete", "POST", f"/patients/{pid}/files/delete", {"key": key}, 200)
+
+    _, note = traced("POST /patients/{uid}/notes", "POST", f"/patients/{pid}/notes",
+                     {"authorId": "d1", "category": "doctorNote", "content": "bench"}, 201)
+    note_id = (note or {}).get("note", {}).get("noteId", "missing")
+    traced("GET /patients/{uid}/notes", "GET", f"/patients/{pid}/notes", expect=200)
+    traced("PATCH /patients/{uid}/notes/{noteId}", "PATCH", f"/patients/{pid}/notes/{note_id}", {"content": "b2"}, 200)
+    _, med = traced("POST /patients/{uid}/meds", "POST", f"/patients/{pid}/meds",
+                    {"name": "m", "dose": "1", "route": "PO", "freq": "od", "start": "2026-01-01T00:00:00Z"}, 201)
+    med_id = (med or {}).get("med", {}).get("medId", "missing")
+    traced("GET /patients/{uid}/meds", "GET", f"/patients/{pid}/meds?active=1", expect=200)
+    traced("PATCH /patients/{uid}/meds/{medId}", "PATCH", f"/patients/{pid}/meds/{med_id}", {"dose": "2"}, 200)
+    traced("DELETE /patients/{uid}/meds/{medId}", "DELETE", f"/patients/{pid}/meds/{med_id}", expect=200)
+    _, task = traced("POST /patients/{uid}/tasks", "POST", f"/patients/{pid}/tasks",
+                     {"title": "t", "type": "lab", "due": "2026-12-01T00:00:00Z", "assigneeId": "d1"}, 201)
+    task_id = (task or {}).get("task", {}).get("taskId", "missing")
+    traced("GET /patients/{uid}/tasks", "GET", f"/patients/{pid}/tasks", expect=200)
+    traced("PATCH /patients/{uid}/tasks/{taskId}", "PATCH", f"/patients/{pid}/tasks/{task_id}", {"status": "in-progress"}, 200)
+    traced("GET /tasks?department=", "GET", f"/tasks?department={dept}&status=in-progress", expect=200)
+    for kind, ref, folder in (("note", note_id, "notes"), ("med", med_id, "meds"), ("task", task_id, "tasks")):
+        _, up = traced(f"POST presign-upload ({kind})", "POST", f"/patients/{pid}/files/presign-upload",
+                       {"filename": "x.pdf", "mimeType": "application/pdf", "kind": kind, "refId": ref}, 200)
+        if up:
+            put_presigned(up, b"x")
+            traced(f"POST /patients/{{uid}}/{folder}/{{id}}/files/attach", "POST",
+                   f"/patients/{pid}/{folder}/{ref}/files/attach", {"key": up["key"]}, 200)
+            traced(f"POST /patients/{{uid}}/{folder}/{{id}}/files/detach", "POST",
+                   f"/patients/{pid}/{folder}/{ref}/files/detach", {"key": up["key"]}, 200)
+    traced("DELETE /patients/{uid}/tasks/{taskId}", "DELETE", f"/patients/{pid}/tasks/{task_id}", expect=200)
+    traced("DELETE /patients/{uid}/notes/{noteId}", "DELETE", f"/patients/{pid}/notes/{note_id}", expect=200)
+    doc_id = f"bench-{uuid.uuid4().hex[:8]}"
+    traced("POST /doctors", "POST", "/doctors", {"userId": doc_id, "name": "Dr B", "email": "b@example.org",
+                                                 "department": dept}, 201)
+    traced("GET /doctors?department=", "GET", f"/doctors?department={dept}", expect=200)
+    traced("GET /doctors/{doctorId}", "GET", f"/doctors/{doc_id}", expect=200)
+    traced("PATCH /doctors/{doctorId}", "PATCH", f"/doctors/{doc_id}", {"department": dept + "-2"}, 200)
+    traced("DELETE /doctors/{doctorId}", "DELETE", f"/doctors/{doc_id}", expect=200)
+    traced("DELETE /patients/{uid}", "DELETE", f"/patients/{pid}", expect=200)
+    traced("GET /health", "GET", "/health", expect=200)
+
+    # Latency: warm-up, then SAMPLES sequential requests per route.
+    print("measuring latency", flush=True)
+    status, created, _ = c.call("POST", "/patients", {"name": "L", "registration": {
+        "mrn": f"BENCH-{uuid.uuid4().hex[:8]}", "scheme": "GENERAL", "department": dept}})
+    lat_uid, lat_mrn = created["patientId"], created["latestMrn"]
+    for i in range(20):
+        c.call("POST", f"/patients/{lat_uid}/notes", {"authorId": "d1", "category": "nurseNote", "content": f"n{i}"})
+        c.call("POST", f"/patients/{lat_uid}/tasks", {"title": f"t{i}", "type": "lab",
+                                                       "due": "2026-12-01T00:00:00Z", "assigneeId": "d1"})
+    # Distinct uploaded keys for the attach samples, spread over patients.
+    attach_jobs = []
+    attach_patients = []
+    for p in range(10):
+        _, ap, _ = c.call("POST", "/patients", {"name": "A", "registration": {
+            "mrn": f"BENCH-{uuid.uuid4().hex[:8]}", "scheme": "GENERAL", "department": dept}})
+        attach_patients.append(ap["patientId"])
+    for i in range(SAMPLES + 20):
+        target = attach_patients[i % len(attach_patients)]
+        _, up, _ = c.call("POST", f"/patients/{target}/files/presign-upload",
+                          {"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "radiology"})
+        assert put_presigned(up, b"x" * 512) == 200
+        attach_jobs.append((target, up["key"]))
+    attach_iter = iter(attach_jobs)
+
+    def attach_request():
+        target, k = next(attach_iter)
+        return "POST", f"/patients/{target}/documents/attach", {"category": "radiology", "key": k}
+
+    routes = [
+        ("GET /patients/{uid}", lambda: ("GET", f"/patients/{lat_uid}", None)),
+        ("GET /patients/{mrn}", lambda: ("GET", f"/patients/{lat_mrn}", None)),
+        ("GET /patients/{id}/documents", lambda: ("GET", f"/patients/{lat_uid}/documents", None)),
+        ("POST /patients/{id}/files/presign-upload", lambda: ("POST", f"/patients/{lat_uid}/files/presign-upload",
+                                                              {"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"})),
+        ("POST /patients/{id}/documents/attach", attach_request),
+        ("GET /patients/{id}/notes", lambda: ("GET", f"/patients/{lat_uid}/notes", None)),
+        ("GET /tasks?department=", lambda: ("GET", f"/tasks?department={dept}", None)),
+    ]
+    latency = {}
+    for name, make in routes:
+        warm = 20 if name != "POST /patients/{id}/documents/attach" else 10
+        for _ in range(warm):
+            c.call(*make())
+        samples, bad = [], 0
+        for _ in range(SAMPLES):
+            status, _, ms = c.call(*make())
+            bad += status >= 400
+            samples.append(ms)
+        latency[name] = {"p50": percentile(samples, 50), "p90": percentile(samples, 90),
+                         "p99": percentile(samples, 99), "n": len(samples), "errors": bad}
+    requests_served = len(calls) + 40 + 10 + 2 * (SAMPLES + 20) + sum(SAMPLES + 20 for _ in routes)
+    rss_kib = server.vm_hwm_kib()
+    server.stop()
+
+    sizes = {b: (ROOT / "target/release" / b).stat().st_size for b in ("hms-api", "hms-s3-events", "hms-local")}
+    return {"cold": cold, "latency": latency, "calls": calls, "rss_kib": rss_kib,
+            "requests": requests_served, "sizes": sizes}
+
+
+def ratio(value, node):
+    return f"{value / node * 100:.0f} %"
+
+
+def write_report(r):
+    cold = r["cold"]
+    cold_med = statistics.median(cold)
+    rss_mib = r["rss_kib"] / 1024
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `./setup.sh bench` (bench/bench.py); do not edit by hand.",
+        "",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; run took {r['wall_s']:.0f} s"
+        + (" (quick mode)" if QUICK else ""),
+        "- server: `target/release/hms-local` (release profile) serving the Lambda handler; "
+        "DynamoDB/CloudFront: moto (one request at a time), S3: s3s-fs, all on 127.0.0.1",
+        "- command: `./setup.sh bench`",
+        "",
+        "## Targets",
+        "",
+        "| measure | HMS (this run) | Node.js version | target | met |",
+        "|---|---|---|---|---|",
+        f"| cold start, median of {len(cold)} (range) | {cold_med:.1f} ms ({min(cold):.1f}–{max(cold):.1f}) | "
+        f"{NODE['cold_ms']:.0f} ms | ≤ 30 ms | {'yes' if cold_med <= 30 else 'no'} |",
+        f"| peak RSS (VmHWM) after {r['requests']} requests | {rss_mib:.1f} MiB | {NODE['rss_mib']:.0f} MiB | "
+        f"≤ 15 MiB | {'yes' if rss_mib <= 15 else 'no'} |",
+    ]
+    for route in ("GET /patients/{uid}", "GET /patients/{id}/documents", "POST /patients/{id}/files/presign-upload"):
+        p50 = r["latency"][route]["p50"]
+        node = NODE[route]
+        lines.append(f"| p50 {route} | {p50:.2f} ms | {node} ms | ≤ {node * 0.8:.2f} ms (80 %) | "
+                     f"{'yes' if p50 <= node * 0.8 else 'no'} ({ratio(p50, node)}) |")
+    calls = r["calls"]
+
+    def count(label):
+        text = calls.get(label, (0, "", ""))[1]
+        return sum(int(part.rsplit("x", 1)[1]) for part in text.split(", ") if "x" in part)
+
+    def ddb(label):
+        text = calls.get(label, (0, "", ""))[1]
+        return sum(int(part.rsplit("x", 1)[1]) for part in text.split(", ") if part.startswith("DynamoDB."))
+
+    def s3(label):
+        text = calls.get(label, (0, "", ""))[1]
+        return sum(int(part.rsplit("x", 1)[1]) for part in text.split(", ") if part.startswith("S3."))
+
+    checks = [
+        ("GET documents by UID: 1 DynamoDB call", ddb("GET /patients/{uid}/documents") == 1),
+        ("GET documents by MRN: 2 DynamoDB calls", ddb("GET /patients/{mrn}/documents") == 2),
+        ("GET /patients/{mrn}: ≤ 2 calls", count("GET /patients/{mrn}") <= 2),
+        ("presign-upload: 1 call, no S3 call", count("POST /patients/{uid}/files/presign-upload") == 1
+         and s3("POST /patients/{uid}/files/presign-upload") == 0),
+        ("attach to an existing record: ≤ 3 calls incl. HeadObject", count("POST /patients/{uid}/documents/attach") <= 3),
+        ("state change: ≤ 2 calls", count("PATCH /patients/{uid}/state") <= 2),
+        ("no Scan in any traced route", all("Scan" not in c[1] for c in calls.values())),
+    ]
+    for name, ok in checks:
+        lines.append(f"| {name} | | | | {'yes' if ok else 'no'} |")
+    lines += ["", "## Latency (ms, sequential requests after warm-up)", "",
+              "| route | n | p50 | p90 | p99 | errors |", "|---|---|---|---|---|---|"]
+    for route, v in r["latency"].items():
+        lines.append(f"| {route} | {v['n']} | {v['p50']:.2f} | {v['p90']:.2f} | {v['p99']:.2f} | {v['errors']} |")
+    lines += ["", "## AWS calls per request (from the call-counting interceptor)", "",
+              "| request | status | calls |", "|---|---|---|"]
+    for label, (status, text, _route) in calls.items():
+        lines.append(f"| {label} | {status} | {text or 'none'} |")
+    lines += ["", "## Binaries (release, x86_64, stripped)", "", "| binary | size |", "|---|---|"]
+    for name, size in r["sizes"].items():
+        lines.append(f"| {name} | {size / 1024 / 1024:.1f} MiB |")
+    lines.append("")
+    text = "\n".join(lines)
+    (ROOT / "BENCHMARKS.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
