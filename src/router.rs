@@ -349,3 +349,118 @@ mod tests {
         assert!(!r.pattern().contains("SECRET"));
     }
 }
+
+#[cfg(test)]
+mod spec_tests {
+    //! The router and `openapi.yaml` must list the same routes.
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+    /// `METHOD /path/{param}` of every operation under `paths:` in the spec.
+    fn spec_operations() -> BTreeSet<String> {
+        let spec = include_str!("../openapi.yaml");
+        let mut ops = BTreeSet::new();
+        let mut in_paths = false;
+        let mut path: Option<String> = None;
+        for line in spec.lines() {
+            if !line.starts_with(' ') && !line.is_empty() {
+                in_paths = line.trim_end() == "paths:";
+                continue;
+            }
+            if !in_paths {
+                continue;
+            }
+            if let Some(p) = line
+                .strip_prefix("  /")
+                .and_then(|l| l.trim_end().strip_suffix(':'))
+            {
+                path = Some(format!("/{p}"));
+            } else if let (Some(p), Some(m)) = (
+                &path,
+                line.strip_prefix("    ")
+                    .and_then(|l| l.trim_end().strip_suffix(':')),
+            ) {
+                if METHODS.contains(&m) {
+                    ops.insert(format!("{} {p}", m.to_uppercase()));
+                }
+            }
+        }
+        ops
+    }
+
+    /// Every pattern string the router names, with `{action}` expanded.
+    fn router_patterns() -> BTreeSet<String> {
+        let source = include_str!("router.rs");
+        let body = source
+            .split("pub fn pattern(&self)")
+            .nth(1)
+            .unwrap_or_default();
+        let body = body.split("pub fn route(").next().unwrap_or_default();
+        let mut out = BTreeSet::new();
+        for literal in body.split('"').skip(1).step_by(2) {
+            if literal.contains("{action}") {
+                out.insert(literal.replace("{action}", "attach"));
+                out.insert(literal.replace("{action}", "detach"));
+            } else {
+                out.insert(literal.to_string());
+            }
+        }
+        out
+    }
+
+    fn shape(op: &str) -> String {
+        let mut out = String::new();
+        let mut in_param = false;
+        for c in op.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    out.push_str("{}");
+                }
+                '}' => in_param = false,
+                _ if !in_param => out.push(c),
+                _ => {}
+            }
+        }
+        out.replace("{uid}", "{}")
+    }
+
+    #[test]
+    fn every_spec_operation_routes_to_its_own_pattern() {
+        let ops = spec_operations();
+        assert!(ops.len() > 20, "spec parsed: {ops:?}");
+        for op in &ops {
+            let (method, path) = op.split_once(' ').unwrap();
+            let sample = path.replace('{', "x").replace('}', "");
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let route = route(&method, &crate::http::path_segments(&sample).unwrap())
+                .unwrap_or_else(|e| panic!("{op} is not routed: {e}"));
+            let pattern = route
+                .pattern()
+                .replace("{action}", path.rsplit('/').next().unwrap());
+            assert_eq!(
+                shape(&pattern),
+                shape(op),
+                "{op} routes to {}",
+                route.pattern()
+            );
+        }
+    }
+
+    #[test]
+    fn every_router_pattern_is_in_the_spec() {
+        let spec: BTreeSet<String> = spec_operations().iter().map(|o| shape(o)).collect();
+        let patterns = router_patterns();
+        assert!(patterns.len() > 10, "{patterns:?}");
+        for p in patterns {
+            assert!(
+                spec.contains(&shape(&p)),
+                "{p} is missing from openapi.yaml"
+            );
+        }
+    }
+}
