@@ -5,6 +5,9 @@
 mod documents;
 mod files;
 mod flow;
+mod meds;
+mod notes;
 mod patients;
 mod router;
+mod seed;
 mod support;
