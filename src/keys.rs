@@ -17,6 +17,7 @@ pub const CHECKLIST_PK: &str = "CHECKLIST";
 pub const CHECKLIST_SUMMARY_SK: &str = "RULES";
 pub const ACTIVE_PATIENTS: &str = "PATIENTS#ACTIVE";
 
+pub const PATIENT_PREFIX: &str = "PATIENT#";
 pub const TIMELINE_PREFIX: &str = "TL#";
 pub const NOTE_PREFIX: &str = "NOTE#";
 pub const TASK_PREFIX: &str = "TASK#";
@@ -24,7 +25,7 @@ pub const MED_PREFIX: &str = "MED#";
 pub const CHECKLIST_PREFIX: &str = "STAGE#";
 
 pub fn patient_pk(uid: &str) -> String {
-    format!("PATIENT#{uid}")
+    format!("{PATIENT_PREFIX}{uid}")
 }
 
 pub fn mrn_pk(mrn: &str) -> String {
@@ -116,5 +117,9 @@ mod tests {
         );
         assert!(task_gsi2sk("d1", false, "t1").starts_with(&task_gsi2sk_assignee_prefix("d1")));
         assert_eq!(current_mrn_lsi("M1"), "CUR#M1");
+        assert_eq!(note_sk("n1"), "NOTE#n1");
+        assert!(note_sk("n1").starts_with(NOTE_PREFIX));
+        assert_eq!(med_sk("m1"), "MED#m1");
+        assert!(med_sk("m1").starts_with(MED_PREFIX));
     }
 }

@@ -8,11 +8,12 @@ use std::time::Instant;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
+use crate::attachments::FileAction;
 use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{checklists, documents, files, patients, timeline};
+use crate::{checklists, documents, files, meds, notes, patients, timeline};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,27 +21,108 @@ pub enum Route {
     Health,
     PatientCreate,
     PatientList,
-    PatientGet { id: String },
-    PatientByMrn { mrn: String },
-    PatientUpdate { id: String },
-    PatientDelete { id: String },
-    PatientState { id: String },
-    PatientRegistration { id: String },
-    PatientMrnHistory { id: String },
-    PatientMrnOverwrite { id: String },
-    Timeline { id: String },
+    PatientGet {
+        id: String,
+    },
+    PatientByMrn {
+        mrn: String,
+    },
+    PatientUpdate {
+        id: String,
+    },
+    PatientDelete {
+        id: String,
+    },
+    PatientState {
+        id: String,
+    },
+    PatientRegistration {
+        id: String,
+    },
+    PatientMrnHistory {
+        id: String,
+    },
+    PatientMrnOverwrite {
+        id: String,
+    },
+    Timeline {
+        id: String,
+    },
     ChecklistList,
-    ChecklistGet { from: String, to: String },
-    ChecklistPut { from: String, to: String },
-    ChecklistDelete { from: String, to: String },
-    FilesPresignUpload { id: String },
-    FilesList { id: String },
-    FilesPresignDownload { id: String },
-    FilesDelete { id: String },
-    DocumentsGet { id: String },
-    DocumentsInit { id: String },
-    DocumentsAttach { id: String },
-    DocumentsDetach { id: String },
+    ChecklistGet {
+        from: String,
+        to: String,
+    },
+    ChecklistPut {
+        from: String,
+        to: String,
+    },
+    ChecklistDelete {
+        from: String,
+        to: String,
+    },
+    FilesPresignUpload {
+        id: String,
+    },
+    FilesList {
+        id: String,
+    },
+    FilesPresignDownload {
+        id: String,
+    },
+    FilesDelete {
+        id: String,
+    },
+    DocumentsGet {
+        id: String,
+    },
+    DocumentsInit {
+        id: String,
+    },
+    DocumentsAttach {
+        id: String,
+    },
+    DocumentsDetach {
+        id: String,
+    },
+    NotesList {
+        id: String,
+    },
+    NoteCreate {
+        id: String,
+    },
+    NoteEdit {
+        id: String,
+        note_id: String,
+    },
+    NoteDelete {
+        id: String,
+        note_id: String,
+    },
+    NoteFiles {
+        id: String,
+        note_id: String,
+        action: FileAction,
+    },
+    MedsList {
+        id: String,
+    },
+    MedCreate {
+        id: String,
+    },
+    MedEdit {
+        id: String,
+        med_id: String,
+    },
+    MedStop {
+        id: String,
+        med_id: String,
+    },
+    MedFiles {
+        id: String,
+        med_id: String,
+        action: FileAction,
+    },
 }
 
 impl Route {
@@ -71,6 +153,16 @@ impl Route {
             Route::DocumentsInit { .. } => "POST /patients/{id}/documents/init",
             Route::DocumentsAttach { .. } => "POST /patients/{id}/documents/attach",
             Route::DocumentsDetach { .. } => "POST /patients/{id}/documents/detach",
+            Route::NotesList { .. } => "GET /patients/{id}/notes",
+            Route::NoteCreate { .. } => "POST /patients/{id}/notes",
+            Route::NoteEdit { .. } => "PATCH /patients/{id}/notes/{noteId}",
+            Route::NoteDelete { .. } => "DELETE /patients/{id}/notes/{noteId}",
+            Route::NoteFiles { .. } => "POST /patients/{id}/notes/{noteId}/files/{action}",
+            Route::MedsList { .. } => "GET /patients/{id}/meds",
+            Route::MedCreate { .. } => "POST /patients/{id}/meds",
+            Route::MedEdit { .. } => "PATCH /patients/{id}/meds/{medId}",
+            Route::MedStop { .. } => "DELETE /patients/{id}/meds/{medId}",
+            Route::MedFiles { .. } => "POST /patients/{id}/meds/{medId}/files/{action}",
         }
     }
 }
@@ -95,6 +187,9 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
             .ok_or(ApiError::MethodNotAllowed)
     };
     let id = |s: &str| s.to_string();
+    // `files/{action}` names a route only for attach and detach.
+    let file_action =
+        |s: &str| FileAction::parse(s).ok_or_else(|| ApiError::not_found("Not found"));
     match segs.as_slice() {
         ["health"] => only(Method::GET, Route::Health),
         ["patients"] => any(vec![
@@ -157,6 +252,68 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
         ["patients", p, "documents", "detach"] => {
             only(Method::POST, Route::DocumentsDetach { id: id(p) })
         }
+        ["patients", p, "notes"] => any(vec![
+            (Method::GET, Route::NotesList { id: id(p) }),
+            (Method::POST, Route::NoteCreate { id: id(p) }),
+        ]),
+        ["patients", p, "notes", n] => any(vec![
+            (
+                Method::PATCH,
+                Route::NoteEdit {
+                    id: id(p),
+                    note_id: id(n),
+                },
+            ),
+            (
+                Method::DELETE,
+                Route::NoteDelete {
+                    id: id(p),
+                    note_id: id(n),
+                },
+            ),
+        ]),
+        ["patients", p, "notes", n, "files", action] => {
+            let action = file_action(action)?;
+            only(
+                Method::POST,
+                Route::NoteFiles {
+                    id: id(p),
+                    note_id: id(n),
+                    action,
+                },
+            )
+        }
+        ["patients", p, "meds"] => any(vec![
+            (Method::GET, Route::MedsList { id: id(p) }),
+            (Method::POST, Route::MedCreate { id: id(p) }),
+        ]),
+        ["patients", p, "meds", m] => any(vec![
+            (
+                Method::PATCH,
+                Route::MedEdit {
+                    id: id(p),
+                    med_id: id(m),
+                },
+            ),
+            (
+                Method::DELETE,
+                Route::MedStop {
+                    id: id(p),
+                    med_id: id(m),
+                },
+            ),
+        ]),
+        ["patients", p, "meds", m, "files", action] => {
+            let action = file_action(action)?;
+            only(
+                Method::POST,
+                Route::MedFiles {
+                    id: id(p),
+                    med_id: id(m),
+                    action,
+                },
+            )
+        }
         _ => Err(ApiError::not_found("Not found")),
     }
 }
@@ -192,6 +349,20 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
         Route::DocumentsInit { id } => documents::init(ctx, id).await,
         Route::DocumentsAttach { id } => documents::attach(ctx, id, req).await,
         Route::DocumentsDetach { id } => documents::detach(ctx, id, req).await,
+        Route::NotesList { id } => notes::list(ctx, id, req).await,
+        Route::NoteCreate { id } => notes::create(ctx, id, req).await,
+        Route::NoteEdit { id, note_id } => notes::edit(ctx, id, note_id, req).await,
+        Route::NoteDelete { id, note_id } => notes::delete(ctx, id, note_id).await,
+        Route::NoteFiles {
+            id,
+            note_id,
+            action,
+        } => notes::files(ctx, id, note_id, *action, req).await,
+        Route::MedsList { id } => meds::list(ctx, id, req).await,
+        Route::MedCreate { id } => meds::create(ctx, id, req).await,
+        Route::MedEdit { id, med_id } => meds::edit(ctx, id, med_id, req).await,
+        Route::MedStop { id, med_id } => meds::stop(ctx, id, med_id).await,
+        Route::MedFiles { id, med_id, action } => meds::files(ctx, id, med_id, *action, req).await,
     }
 }
 
@@ -341,6 +512,130 @@ mod tests {
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
         let err = route(&Method::GET, &segs("/patients/u1/documents/x/y")).unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn notes_routes_share_paths_by_method() {
+        // Given the notes paths of one patient
+        let notes = segs("/patients/M-1/notes/");
+        let note = segs("/patients/u1/notes/n1");
+        // Then each method picks its route, with decoded path values
+        assert_eq!(
+            route(&Method::GET, &notes).unwrap(),
+            Route::NotesList { id: "M-1".into() }
+        );
+        assert_eq!(
+            route(&Method::POST, &notes).unwrap(),
+            Route::NoteCreate { id: "M-1".into() }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &note).unwrap(),
+            Route::NoteEdit {
+                id: "u1".into(),
+                note_id: "n1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &note).unwrap(),
+            Route::NoteDelete {
+                id: "u1".into(),
+                note_id: "n1".into()
+            }
+        );
+        for (path, action) in [
+            ("/patients/u1/notes/n1/files/attach", FileAction::Attach),
+            ("/patients/u1/notes/n1/files/detach/", FileAction::Detach),
+        ] {
+            assert_eq!(
+                route(&Method::POST, &segs(path)).unwrap(),
+                Route::NoteFiles {
+                    id: "u1".into(),
+                    note_id: "n1".into(),
+                    action
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn meds_routes_share_paths_by_method() {
+        let meds = segs("/patients/u1/meds");
+        let med = segs("/patients/u1/meds/m1");
+        assert_eq!(
+            route(&Method::GET, &meds).unwrap(),
+            Route::MedsList { id: "u1".into() }
+        );
+        assert_eq!(
+            route(&Method::POST, &meds).unwrap(),
+            Route::MedCreate { id: "u1".into() }
+        );
+        let ids = || ("u1".to_string(), "m1".to_string());
+        let (id, med_id) = ids();
+        assert_eq!(
+            route(&Method::PATCH, &med).unwrap(),
+            Route::MedEdit { id, med_id }
+        );
+        let (id, med_id) = ids();
+        assert_eq!(
+            route(&Method::DELETE, &med).unwrap(),
+            Route::MedStop { id, med_id }
+        );
+        let (id, med_id) = ids();
+        assert_eq!(
+            route(&Method::POST, &segs("/patients/u1/meds/m1/files/detach")).unwrap(),
+            Route::MedFiles {
+                id,
+                med_id,
+                action: FileAction::Detach
+            }
+        );
+    }
+
+    #[test]
+    fn notes_and_meds_wrong_method_is_405_and_unknown_action_is_404() {
+        let status = |m: Method, p: &str| route(&m, &segs(p)).unwrap_err().status();
+        for (m, p) in [
+            (Method::DELETE, "/patients/u1/notes"),
+            (Method::PUT, "/patients/u1/notes"),
+            (Method::GET, "/patients/u1/notes/n1"),
+            (Method::POST, "/patients/u1/notes/n1"),
+            (Method::GET, "/patients/u1/notes/n1/files/attach"),
+            (Method::PATCH, "/patients/u1/meds"),
+            (Method::GET, "/patients/u1/meds/m1"),
+            (Method::DELETE, "/patients/u1/meds/m1/files/detach"),
+        ] {
+            assert_eq!(
+                status(m.clone(), p),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{m} {p}"
+            );
+        }
+        for (m, p) in [
+            (Method::POST, "/patients/u1/notes/n1/files/remove"),
+            (Method::GET, "/patients/u1/notes/n1/files/remove"),
+            (Method::POST, "/patients/u1/meds/m1/files/x"),
+            (Method::POST, "/patients/u1/notes/n1/files"),
+            (Method::GET, "/patients/u1/meds/m1/extra"),
+        ] {
+            assert_eq!(status(m.clone(), p), StatusCode::NOT_FOUND, "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn notes_and_meds_patterns_never_carry_path_values() {
+        for (m, p) in [
+            (Method::PATCH, "/patients/SECRET/notes/NOTEID"),
+            (Method::POST, "/patients/SECRET/notes/NOTEID/files/attach"),
+            (Method::DELETE, "/patients/SECRET/meds/MEDID"),
+            (Method::POST, "/patients/SECRET/meds/MEDID/files/detach"),
+        ] {
+            let pattern = route(&m, &segs(p)).unwrap().pattern();
+            assert!(
+                !pattern.contains("SECRET") && !pattern.contains("ID"),
+                "{pattern}"
+            );
+            assert!(pattern.starts_with(m.as_str()), "{pattern}");
+        }
     }
 
     #[test]

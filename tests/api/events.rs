@@ -35,6 +35,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("files-presign-upload.json", 200),
     ("files-list.json", 200),
     ("checklists-list.json", 200),
+    ("notes-create.json", 201),
+    ("notes-list.json", 200),
+    ("meds-create.json", 201),
+    ("meds-list.json", 200),
     ("options-preflight.json", 204),
     ("unknown-route.json", 404),
 ];

@@ -1,0 +1,425 @@
+//! Clinical notes of a patient: `PATIENT#{uid}` / `NOTE#{noteId}` with UUIDv7
+//! ids, so the partition lists newest first by sort key alone and a note is
+//! found by id with one key read however many notes exist (the old backend
+//! searched only the newest 200).
+//!
+//! Every write that changes what the notes list shows (create, edit, delete)
+//! bumps the patient's `update_counter` / `last_updated` in the same
+//! transaction, so a client polling the patient sees the change. Deletes are
+//! soft: the note stays, flagged `deleted`, listed only with
+//! `?includeDeleted=1`; a deleted note cannot be edited or given files.
+
+pub mod model;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_smithy_runtime_api::client::result::SdkError;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::attachments::{self, FileAction, Target};
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::files::upload::valid_ref_id;
+use crate::http::{ApiRequest, Reply};
+use crate::keys;
+use crate::paging::{self, Filter, PageQuery};
+use crate::patients::fields::{key_text, required};
+use crate::patients::{self, PatientItem};
+use crate::s3_keys::EntityKind;
+use crate::store::{self, tx, Item};
+pub use model::{Category, NoteItem};
+
+/// Notes are text; DynamoDB items stop at 400 KB, files list included.
+pub const MAX_CONTENT_BYTES: usize = 100_000;
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+/// Edits retried after losing a race with another write to the same note.
+const MAX_EDIT_ATTEMPTS: usize = 3;
+/// Retries of a transaction cancelled only because another one was touching
+/// the same item at that moment (e.g. two notes bumping one patient).
+const MAX_CONFLICT_RETRIES: u64 = 3;
+/// Matches notes that are not soft-deleted (old items may lack the flag).
+const NOT_DELETED: &str = "(attribute_not_exists(deleted) OR deleted <> :true)";
+
+fn note_not_found() -> ApiError {
+    ApiError::not_found("Note not found")
+}
+
+fn category_of(raw: &str) -> ApiResult<Category> {
+    Category::parse(raw).ok_or_else(|| {
+        ApiError::bad_request("category must be one of doctorNote, nurseNote, pharmacy, discharge")
+    })
+}
+
+fn checked_content(raw: &str) -> ApiResult<String> {
+    if raw.trim().is_empty() {
+        return Err(ApiError::bad_request("content must not be empty"));
+    }
+    if raw.len() > MAX_CONTENT_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "content is longer than {MAX_CONTENT_BYTES} bytes"
+        )));
+    }
+    Ok(raw.to_string())
+}
+
+/// `SET update_counter += 1, last_updated` on the patient, inside a note write.
+fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Update> {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(store::key(keys::patient_pk(uid), keys::META_SK)))
+        .update_expression(
+            "SET update_counter = if_not_exists(update_counter, :zero) + :one, last_updated = :now",
+        )
+        .condition_expression("attribute_exists(PK)")
+        .set_expression_attribute_values(Some(HashMap::from([
+            (":zero".to_string(), AttributeValue::N("0".into())),
+            (":one".to_string(), AttributeValue::N("1".into())),
+            (":now".to_string(), store::s(now)),
+        ])))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("patient bump: {e}")))
+}
+
+type TransactError = SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>;
+
+fn is_transaction_conflict(err: &TransactError) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict")),
+        _ => false,
+    }
+}
+
+/// One TransactWriteItems, retried (briefly) on a transaction conflict;
+/// condition failures and other errors are returned as they are.
+async fn transact(ctx: &Context, items: Vec<TransactWriteItem>) -> Result<(), TransactError> {
+    let mut attempt = 0;
+    loop {
+        let result = ctx
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send()
+            .await;
+        match result {
+            Err(err) if attempt < MAX_CONFLICT_RETRIES && is_transaction_conflict(&err) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+/// The patient and one live (not deleted) note, in one read for a UID.
+async fn load(ctx: &Context, id: &str, note_id: &str) -> ApiResult<(PatientItem, NoteItem)> {
+    if !valid_ref_id(note_id) {
+        return Err(note_not_found());
+    }
+    let sk = keys::note_sk(note_id);
+    let mut resolved = patients::resolve_with(ctx, id, &[sk.as_str()]).await?;
+    let note: NoteItem = resolved
+        .items
+        .remove(&sk)
+        .map(store::from_item)
+        .transpose()?
+        .filter(|n: &NoteItem| !n.deleted)
+        .ok_or_else(note_not_found)?;
+    Ok((resolved.patient, note))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    author_id: Option<String>,
+    category: Option<String>,
+    content: Option<String>,
+}
+
+/// `POST /patients/{id}/notes`
+pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: CreateBody = req.json()?;
+    let author_id = key_text(&required(&body.author_id, "authorId")?, "authorId")?;
+    let category = category_of(&required(&body.category, "category")?)?;
+    let content = checked_content(&required(&body.content, "content")?)?;
+    let patient = patients::resolve(ctx, id).await?;
+    let uid = patient.uid();
+    let now = clock::now_rfc3339();
+    let note_id = clock::new_id();
+    let note = NoteItem {
+        pk: keys::patient_pk(uid),
+        sk: keys::note_sk(&note_id),
+        note_id,
+        patient_uid: uid.to_string(),
+        author_id: Some(author_id),
+        category: Some(category.as_str().to_string()),
+        content: Some(content),
+        files: Vec::new(),
+        deleted: false,
+        mrn: patient.active_reg_mrn.clone(),
+        scheme: patient.active_scheme.clone(),
+        created_at: Some(now.clone()),
+        updated_at: Some(now.clone()),
+    };
+    let table = ctx.table();
+    let result = transact(
+        ctx,
+        vec![
+            tx::put_new(table, store::to_item(&note)?)?,
+            tx::update(bump_patient(table, uid, &now)?),
+        ],
+    )
+    .await;
+    if let Err(err) = result {
+        return Err(match store::failed_conditions(&err) {
+            // The patient item vanished between resolve and write.
+            Some(failed) if failed.contains(&1) => ApiError::patient_not_found(),
+            _ => err.into(),
+        });
+    }
+    Ok(Reply::created(
+        json!({"message": "created", "note": note.to_json()}),
+    ))
+}
+
+/// `GET /patients/{id}/notes`: newest first.
+pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let include_deleted = req.flag("includeDeleted") || req.flag("include_deleted");
+    let patient = patients::resolve(ctx, id).await?;
+    let filter = (!include_deleted).then(|| Filter {
+        expression: NOT_DELETED.to_string(),
+        names: HashMap::new(),
+        values: HashMap::from([(":true".to_string(), AttributeValue::Bool(true))]),
+    });
+    let query = PageQuery {
+        pk: keys::patient_pk(patient.uid()),
+        sk_prefix: keys::NOTE_PREFIX,
+        newest_first: true,
+        filter,
+    };
+    let page = paging::query_page(ctx, &query, limit, req.query("cursor")).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|item| store::from_item::<NoteItem>(item).map(|n| n.to_json()))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Reply::ok(
+        json!({"items": items, "nextCursor": page.next_cursor}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditBody {
+    category: Option<String>,
+    content: Option<String>,
+}
+
+/// The note write of an edit, guarded by the `updated_at` the edit was based
+/// on: a concurrent write (another edit, an attach, a delete) makes it fail,
+/// and the edit is re-applied to a fresh read instead of answering stale data.
+fn edit_update(table: &str, note: &NoteItem, seen_updated_at: Option<&str>) -> ApiResult<Update> {
+    let mut values: Item = HashMap::from([
+        (":true".to_string(), AttributeValue::Bool(true)),
+        (
+            ":category".to_string(),
+            store::s(note.category.clone().unwrap_or_default()),
+        ),
+        (
+            ":content".to_string(),
+            store::s(note.content.clone().unwrap_or_default()),
+        ),
+        (
+            ":now".to_string(),
+            store::s(note.updated_at.clone().unwrap_or_default()),
+        ),
+    ]);
+    let guard = match seen_updated_at {
+        Some(seen) => {
+            values.insert(":seen".to_string(), store::s(seen));
+            "updated_at = :seen"
+        }
+        None => "attribute_exists(PK) AND attribute_not_exists(updated_at)",
+    };
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(store::key(note.pk.as_str(), note.sk.as_str())))
+        .update_expression("SET category = :category, content = :content, updated_at = :now")
+        .condition_expression(format!("{guard} AND {NOT_DELETED}"))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("note update: {e}")))
+}
+
+/// `PATCH /patients/{id}/notes/{noteId}`: category and/or content.
+pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: EditBody = req.json()?;
+    if body.category.is_none() && body.content.is_none() {
+        return Err(ApiError::bad_request(
+            "Nothing to update: send category and/or content",
+        ));
+    }
+    let category = body.category.as_deref().map(category_of).transpose()?;
+    let content = body.content.as_deref().map(checked_content).transpose()?;
+    let (patient, mut note) = load(ctx, id, note_id).await?;
+    let table = ctx.table();
+    for _ in 0..MAX_EDIT_ATTEMPTS {
+        let seen = note.updated_at.clone();
+        let now = clock::now_rfc3339();
+        if let Some(c) = category {
+            note.category = Some(c.as_str().to_string());
+        }
+        if let Some(c) = &content {
+            note.content = Some(c.clone());
+        }
+        note.updated_at = Some(now.clone());
+        let result = transact(
+            ctx,
+            vec![
+                tx::update(edit_update(table, &note, seen.as_deref())?),
+                tx::update(bump_patient(table, patient.uid(), &now)?),
+            ],
+        )
+        .await;
+        match result {
+            Ok(_) => {
+                return Ok(Reply::ok(
+                    json!({"message": "updated", "note": note.to_json()}),
+                ))
+            }
+            Err(err) => match store::failed_conditions(&err) {
+                Some(failed) if failed.contains(&1) => return Err(ApiError::patient_not_found()),
+                Some(failed) if failed.contains(&0) => {
+                    // Changed or deleted since it was read: read it again.
+                    note = store::get::<NoteItem>(ctx, &note.pk, &note.sk)
+                        .await?
+                        .filter(|n| !n.deleted)
+                        .ok_or_else(note_not_found)?;
+                }
+                _ => return Err(err.into()),
+            },
+        }
+    }
+    Err(ApiError::conflict(
+        "The note was changed concurrently; refetch and retry",
+    ))
+}
+
+/// `DELETE /patients/{id}/notes/{noteId}`: soft delete.
+pub async fn delete(ctx: &Context, id: &str, note_id: &str) -> ApiResult<Reply> {
+    if !valid_ref_id(note_id) {
+        return Err(note_not_found());
+    }
+    let patient = patients::resolve(ctx, id).await?;
+    let uid = patient.uid();
+    let now = clock::now_rfc3339();
+    let table = ctx.table();
+    let soft_delete = Update::builder()
+        .table_name(table)
+        .set_key(Some(store::key(
+            keys::patient_pk(uid),
+            keys::note_sk(note_id),
+        )))
+        .update_expression("SET deleted = :true, updated_at = :now")
+        .condition_expression(format!("attribute_exists(PK) AND {NOT_DELETED}"))
+        .set_expression_attribute_values(Some(HashMap::from([
+            (":true".to_string(), AttributeValue::Bool(true)),
+            (":now".to_string(), store::s(now.as_str())),
+        ])))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("note delete: {e}")))?;
+    let result = transact(
+        ctx,
+        vec![
+            tx::update(soft_delete),
+            tx::update(bump_patient(table, uid, &now)?),
+        ],
+    )
+    .await;
+    match result {
+        Ok(_) => Ok(Reply::ok(json!({"message": "deleted"}))),
+        Err(err) => Err(match store::failed_conditions(&err) {
+            // Unknown, or already deleted.
+            Some(failed) if failed.contains(&0) => note_not_found(),
+            Some(failed) if failed.contains(&1) => ApiError::patient_not_found(),
+            _ => err.into(),
+        }),
+    }
+}
+
+/// `POST /patients/{id}/notes/{noteId}/files/{attach|detach}`
+pub async fn files(
+    ctx: &Context,
+    id: &str,
+    note_id: &str,
+    action: FileAction,
+    req: &ApiRequest,
+) -> ApiResult<Reply> {
+    let (patient, note) = load(ctx, id, note_id).await?;
+    let target = Target {
+        uid: patient.uid(),
+        kind: EntityKind::Note,
+        entity_id: note.note_id(),
+        pk: note.pk.clone(),
+        sk: note.sk.clone(),
+        noun: "Note",
+    };
+    let item = attachments::apply(ctx, &target, action, req).await?;
+    let note: NoteItem = store::from_item(item)?;
+    Ok(Reply::ok(
+        json!({"message": action.done(), "note": note.to_json()}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_must_be_present_and_bounded() {
+        assert!(checked_content("Patient comfortable").is_ok());
+        for bad in ["", "   \n"] {
+            assert_eq!(checked_content(bad).unwrap_err().status().as_u16(), 400);
+        }
+        let long = "x".repeat(MAX_CONTENT_BYTES + 1);
+        assert_eq!(checked_content(&long).unwrap_err().status().as_u16(), 400);
+    }
+
+    #[test]
+    fn an_edit_is_guarded_by_the_version_it_was_based_on() {
+        // Given a note read with an updated_at
+        let note = NoteItem {
+            pk: keys::patient_pk("u1"),
+            sk: keys::note_sk("n1"),
+            category: Some("pharmacy".into()),
+            content: Some("c".into()),
+            updated_at: Some("2025-01-01T00:00:01.000Z".into()),
+            ..Default::default()
+        };
+        // When the edit write is built
+        let seen = edit_update("T", &note, Some("2025-01-01T00:00:00.000Z")).unwrap();
+        let legacy = edit_update("T", &note, None).unwrap();
+        // Then it only applies to that version of a live note
+        assert!(seen
+            .condition_expression()
+            .unwrap()
+            .contains("updated_at = :seen"));
+        assert!(seen.condition_expression().unwrap().contains(NOT_DELETED));
+        assert_eq!(
+            seen.expression_attribute_values().unwrap()[":seen"],
+            store::s("2025-01-01T00:00:00.000Z")
+        );
+        assert!(legacy
+            .condition_expression()
+            .unwrap()
+            .contains("attribute_not_exists(updated_at)"));
+    }
+}
