@@ -176,18 +176,20 @@ fn edit_update(table: &str, note: &NoteItem, seen_updated_at: Option<&str>) -> A
     let mut values: Item = HashMap::from([
         (":true".to_string(), AttributeValue::Bool(true)),
         (
-            ":category".to_string(),
-            store::s(note.category.clone().unwrap_or_default()),
-        ),
-        (
-            ":content".to_string(),
-            store::s(note.content.clone().unwrap_or_default()),
-        ),
-        (
             ":now".to_string(),
             store::s(note.updated_at.clone().unwrap_or_default()),
         ),
     ]);
+    let mut set = vec!["updated_at = :now"];
+    // An old note may lack a field: it stays absent rather than becoming "".
+    if let Some(category) = &note.category {
+        values.insert(":category".to_string(), store::s(category.as_str()));
+        set.push("category = :category");
+    }
+    if let Some(content) = &note.content {
+        values.insert(":content".to_string(), store::s(content.as_str()));
+        set.push("content = :content");
+    }
     let guard = match seen_updated_at {
         Some(seen) => {
             values.insert(":seen".to_string(), store::s(seen));
@@ -198,7 +200,7 @@ fn edit_update(table: &str, note: &NoteItem, seen_updated_at: Option<&str>) -> A
     Update::builder()
         .table_name(table)
         .set_key(Some(store::key(note.pk.as_str(), note.sk.as_str())))
-        .update_expression("SET category = :category, content = :content, updated_at = :now")
+        .update_expression(format!("SET {}", set.join(", ")))
         .condition_expression(format!("{guard} AND {NOT_DELETED}"))
         .set_expression_attribute_values(Some(values))
         .build()
@@ -367,5 +369,19 @@ mod tests {
             .condition_expression()
             .unwrap()
             .contains("attribute_not_exists(updated_at)"));
+        assert_eq!(
+            seen.update_expression(),
+            "SET updated_at = :now, category = :category, content = :content"
+        );
+        // A field the note lacks is not written as an empty string
+        let partial = NoteItem {
+            content: None,
+            ..note.clone()
+        };
+        let partial = edit_update("T", &partial, None).unwrap();
+        assert_eq!(
+            partial.update_expression(),
+            "SET updated_at = :now, category = :category"
+        );
     }
 }
