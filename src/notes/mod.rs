@@ -10,12 +10,11 @@
 //! `?includeDeleted=1`; a deleted note cannot be edited or given files.
 
 pub mod model;
+mod writes;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -32,16 +31,14 @@ use crate::patients::{self, PatientItem};
 use crate::s3_keys::EntityKind;
 use crate::store::{self, tx, Item};
 pub use model::{Category, NoteItem};
+use writes::{bump_patient, transact};
 
 /// Notes are text; DynamoDB items stop at 400 KB, files list included.
 pub const MAX_CONTENT_BYTES: usize = 100_000;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 /// Edits retried after losing a race with another write to the same note.
-const MAX_EDIT_ATTEMPTS: usize = 3;
-/// Retries of a transaction cancelled only because another one was touching
-/// the same item at that moment (e.g. two notes bumping one patient).
-const MAX_CONFLICT_RETRIES: u64 = 3;
+const MAX_EDIT_ATTEMPTS: usize = 5;
 /// Matches notes that are not soft-deleted (old items may lack the flag).
 const NOT_DELETED: &str = "(attribute_not_exists(deleted) OR deleted <> :true)";
 
@@ -65,57 +62,6 @@ fn checked_content(raw: &str) -> ApiResult<String> {
         )));
     }
     Ok(raw.to_string())
-}
-
-/// `SET update_counter += 1, last_updated` on the patient, inside a note write.
-fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Update> {
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(store::key(keys::patient_pk(uid), keys::META_SK)))
-        .update_expression(
-            "SET update_counter = if_not_exists(update_counter, :zero) + :one, last_updated = :now",
-        )
-        .condition_expression("attribute_exists(PK)")
-        .set_expression_attribute_values(Some(HashMap::from([
-            (":zero".to_string(), AttributeValue::N("0".into())),
-            (":one".to_string(), AttributeValue::N("1".into())),
-            (":now".to_string(), store::s(now)),
-        ])))
-        .build()
-        .map_err(|e| ApiError::Internal(format!("patient bump: {e}")))
-}
-
-type TransactError = SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>;
-
-fn is_transaction_conflict(err: &TransactError) -> bool {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict")),
-        _ => false,
-    }
-}
-
-/// One TransactWriteItems, retried (briefly) on a transaction conflict;
-/// condition failures and other errors are returned as they are.
-async fn transact(ctx: &Context, items: Vec<TransactWriteItem>) -> Result<(), TransactError> {
-    let mut attempt = 0;
-    loop {
-        let result = ctx
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items.clone()))
-            .send()
-            .await;
-        match result {
-            Err(err) if attempt < MAX_CONFLICT_RETRIES && is_transaction_conflict(&err) => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-            }
-            other => return other.map(|_| ()),
-        }
-    }
 }
 
 /// The patient and one live (not deleted) note, in one read for a UID.
@@ -230,18 +176,20 @@ fn edit_update(table: &str, note: &NoteItem, seen_updated_at: Option<&str>) -> A
     let mut values: Item = HashMap::from([
         (":true".to_string(), AttributeValue::Bool(true)),
         (
-            ":category".to_string(),
-            store::s(note.category.clone().unwrap_or_default()),
-        ),
-        (
-            ":content".to_string(),
-            store::s(note.content.clone().unwrap_or_default()),
-        ),
-        (
             ":now".to_string(),
             store::s(note.updated_at.clone().unwrap_or_default()),
         ),
     ]);
+    let mut set = vec!["updated_at = :now"];
+    // An old note may lack a field: it stays absent rather than becoming "".
+    if let Some(category) = &note.category {
+        values.insert(":category".to_string(), store::s(category.as_str()));
+        set.push("category = :category");
+    }
+    if let Some(content) = &note.content {
+        values.insert(":content".to_string(), store::s(content.as_str()));
+        set.push("content = :content");
+    }
     let guard = match seen_updated_at {
         Some(seen) => {
             values.insert(":seen".to_string(), store::s(seen));
@@ -252,7 +200,7 @@ fn edit_update(table: &str, note: &NoteItem, seen_updated_at: Option<&str>) -> A
     Update::builder()
         .table_name(table)
         .set_key(Some(store::key(note.pk.as_str(), note.sk.as_str())))
-        .update_expression("SET category = :category, content = :content, updated_at = :now")
+        .update_expression(format!("SET {}", set.join(", ")))
         .condition_expression(format!("{guard} AND {NOT_DELETED}"))
         .set_expression_attribute_values(Some(values))
         .build()
@@ -421,5 +369,19 @@ mod tests {
             .condition_expression()
             .unwrap()
             .contains("attribute_not_exists(updated_at)"));
+        assert_eq!(
+            seen.update_expression(),
+            "SET updated_at = :now, category = :category, content = :content"
+        );
+        // A field the note lacks is not written as an empty string
+        let partial = NoteItem {
+            content: None,
+            ..note.clone()
+        };
+        let partial = edit_update("T", &partial, None).unwrap();
+        assert_eq!(
+            partial.update_expression(),
+            "SET updated_at = :now, category = :category"
+        );
     }
 }

@@ -410,3 +410,38 @@ async fn an_unknown_patient_is_404_on_every_meds_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_old_med_with_a_null_end_counts_as_running_and_can_be_stopped() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    // As the old backend wrote it: no med_id or patient_uid, end stored as NULL
+    let med_id = uuid::Uuid::now_v7().to_string();
+    let mut item = hms::store::key(hms::keys::patient_pk(&uid), hms::keys::med_sk(&med_id));
+    item.insert("name".into(), hms::store::s("Aspirin"));
+    item.insert("end".into(), AttributeValue::Null(true));
+    app.ctx
+        .ddb
+        .put_item()
+        .table_name(app.ctx.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("seeded");
+
+    let r = app.get(&format!("/patients/{uid}/meds?active=1")).await;
+    assert_eq!(ids(&r.body["items"]), vec![med_id.clone()]);
+    let med = &r.body["items"][0];
+    assert_eq!(med["patientId"], uid.as_str());
+    assert_eq!(med["priority"], "routine");
+    assert_eq!(med["end"], Value::Null);
+
+    let r = app
+        .call("DELETE", &format!("/patients/{uid}/meds/{med_id}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.body["med"]["end"].is_string());
+    let r = app.get(&format!("/patients/{uid}/meds?active=1")).await;
+    assert_eq!(r.body["items"], json!([]));
+}

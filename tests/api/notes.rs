@@ -585,3 +585,42 @@ async fn the_oldest_of_more_than_200_notes_is_found_with_one_key_read() {
     assert_eq!(r.body["nextCursor"], Value::Null);
     assert_eq!(ids(&r.body["items"]).last(), Some(&oldest));
 }
+
+#[tokio::test]
+async fn concurrent_edits_and_an_attach_on_one_note_all_land() {
+    let app = App::new();
+    let (uid, _) = patient_with_short_uid(&app).await;
+    let note_id = id_of(&create_note(&app, &uid, "draft").await);
+    let key = app
+        .upload(
+            &uid,
+            json!({"filename": "a.pdf", "mimeType": "application/pdf", "kind": "note", "refId": note_id}),
+            b"bytes",
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = update_counter(&app, &uid).await.0;
+    let path = format!("/patients/{uid}/notes/{note_id}");
+    let contents: Vec<String> = (0..4).map(|i| format!("version {i}")).collect();
+    let edits = join_all(
+        contents
+            .iter()
+            .map(|c| app.call("PATCH", &path, Some(json!({"content": c})))),
+    );
+    let attach_path = format!("{path}/files/attach");
+    let attach = app.post(&attach_path, json!({"key": key}));
+    let (edits, attached) = futures::join!(edits, attach);
+    assert_eq!(attached.status, 200, "{:?}", attached.body);
+    for (r, content) in edits.iter().zip(&contents) {
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["note"]["content"], content.as_str());
+    }
+    // Every edit counted once, the file kept, one of the edits last
+    assert_eq!(update_counter(&app, &uid).await.0, before + 4);
+    let r = app.get(&format!("/patients/{uid}/notes")).await;
+    let stored = &r.body["items"][0];
+    assert_eq!(stored["files"], json!([key]));
+    assert!(contents.iter().any(|c| stored["content"] == c.as_str()));
+}
