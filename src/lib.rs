@@ -10,6 +10,7 @@ pub mod documents;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod item_update;
 pub mod keys;
 pub mod local_server;
 pub mod logging;
@@ -19,6 +20,7 @@ pub mod router;
 pub mod s3_keys;
 pub mod s3_objects;
 pub mod store;
+pub mod tasks;
 pub mod timeline;
 
 pub use context::Context;

@@ -8,27 +8,68 @@ use std::time::Instant;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
+use crate::attachments::FileAction;
 use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{documents, files, patients};
+use crate::{documents, files, patients, tasks};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
     PatientCreate,
-    PatientGet { id: String },
-    PatientByMrn { mrn: String },
-    FilesPresignUpload { id: String },
-    FilesList { id: String },
-    FilesPresignDownload { id: String },
-    FilesDelete { id: String },
-    DocumentsGet { id: String },
-    DocumentsInit { id: String },
-    DocumentsAttach { id: String },
-    DocumentsDetach { id: String },
+    PatientGet {
+        id: String,
+    },
+    PatientByMrn {
+        mrn: String,
+    },
+    FilesPresignUpload {
+        id: String,
+    },
+    FilesList {
+        id: String,
+    },
+    FilesPresignDownload {
+        id: String,
+    },
+    FilesDelete {
+        id: String,
+    },
+    DocumentsGet {
+        id: String,
+    },
+    DocumentsInit {
+        id: String,
+    },
+    DocumentsAttach {
+        id: String,
+    },
+    DocumentsDetach {
+        id: String,
+    },
+    TaskCreate {
+        id: String,
+    },
+    TaskList {
+        id: String,
+    },
+    TaskUpdate {
+        id: String,
+        task_id: String,
+    },
+    TaskDelete {
+        id: String,
+        task_id: String,
+    },
+    TaskFiles {
+        id: String,
+        task_id: String,
+        action: FileAction,
+    },
+    TaskDashboard,
 }
 
 impl Route {
@@ -47,6 +88,15 @@ impl Route {
             Route::DocumentsInit { .. } => "POST /patients/{id}/documents/init",
             Route::DocumentsAttach { .. } => "POST /patients/{id}/documents/attach",
             Route::DocumentsDetach { .. } => "POST /patients/{id}/documents/detach",
+            Route::TaskCreate { .. } => "POST /patients/{id}/tasks",
+            Route::TaskList { .. } => "GET /patients/{id}/tasks",
+            Route::TaskUpdate { .. } => "PATCH /patients/{id}/tasks/{taskId}",
+            Route::TaskDelete { .. } => "DELETE /patients/{id}/tasks/{taskId}",
+            Route::TaskFiles { action, .. } => match action {
+                FileAction::Attach => "POST /patients/{id}/tasks/{taskId}/files/attach",
+                FileAction::Detach => "POST /patients/{id}/tasks/{taskId}/files/detach",
+            },
+            Route::TaskDashboard => "GET /tasks",
         }
     }
 }
@@ -61,6 +111,14 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
         } else {
             Err(ApiError::MethodNotAllowed)
         }
+    };
+    // A path served by several methods: the one asked for, or 405.
+    let any = |routes: Vec<(Method, Route)>| {
+        routes
+            .into_iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, r)| r)
+            .ok_or(ApiError::MethodNotAllowed)
     };
     let id = |s: &str| s.to_string();
     match segs.as_slice() {
@@ -86,6 +144,38 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
         ["patients", p, "documents", "detach"] => {
             only(Method::POST, Route::DocumentsDetach { id: id(p) })
         }
+        ["patients", p, "tasks"] => any(vec![
+            (Method::GET, Route::TaskList { id: id(p) }),
+            (Method::POST, Route::TaskCreate { id: id(p) }),
+        ]),
+        ["patients", p, "tasks", t] => any(vec![
+            (
+                Method::PATCH,
+                Route::TaskUpdate {
+                    id: id(p),
+                    task_id: id(t),
+                },
+            ),
+            (
+                Method::DELETE,
+                Route::TaskDelete {
+                    id: id(p),
+                    task_id: id(t),
+                },
+            ),
+        ]),
+        ["patients", p, "tasks", t, "files", action] => match FileAction::parse(action) {
+            Some(action) => only(
+                Method::POST,
+                Route::TaskFiles {
+                    id: id(p),
+                    task_id: id(t),
+                    action,
+                },
+            ),
+            None => Err(ApiError::not_found("Not found")),
+        },
+        ["tasks"] => only(Method::GET, Route::TaskDashboard),
         _ => Err(ApiError::not_found("Not found")),
     }
 }
@@ -107,6 +197,16 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
         Route::DocumentsInit { id } => documents::init(ctx, id).await,
         Route::DocumentsAttach { id } => documents::attach(ctx, id, req).await,
         Route::DocumentsDetach { id } => documents::detach(ctx, id, req).await,
+        Route::TaskCreate { id } => tasks::create(ctx, id, req).await,
+        Route::TaskList { id } => tasks::list(ctx, id, req).await,
+        Route::TaskUpdate { id, task_id } => tasks::update(ctx, id, task_id, req).await,
+        Route::TaskDelete { id, task_id } => tasks::delete(ctx, id, task_id).await,
+        Route::TaskFiles {
+            id,
+            task_id,
+            action,
+        } => tasks::files(ctx, id, task_id, *action, req).await,
+        Route::TaskDashboard => tasks::dashboard::dashboard(ctx, req).await,
     }
 }
 
@@ -232,6 +332,66 @@ mod tests {
         let err = route(&Method::GET, &segs("/nope")).unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
         let err = route(&Method::GET, &segs("/patients/u1/documents/x/y")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn task_routes_match_their_methods() {
+        // Given the task paths
+        let list = segs("/patients/M1/tasks/");
+        let one = segs("/patients/u1/tasks/t1");
+        // Then each method picks its route
+        assert_eq!(
+            route(&Method::GET, &list).unwrap(),
+            Route::TaskList { id: "M1".into() }
+        );
+        assert_eq!(
+            route(&Method::POST, &list).unwrap(),
+            Route::TaskCreate { id: "M1".into() }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &one).unwrap(),
+            Route::TaskUpdate {
+                id: "u1".into(),
+                task_id: "t1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &one).unwrap(),
+            Route::TaskDelete {
+                id: "u1".into(),
+                task_id: "t1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::GET, &segs("/tasks")).unwrap(),
+            Route::TaskDashboard
+        );
+        let attach = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/detach")).unwrap();
+        assert_eq!(
+            attach,
+            Route::TaskFiles {
+                id: "u1".into(),
+                task_id: "t1".into(),
+                action: FileAction::Detach
+            }
+        );
+        assert_eq!(
+            attach.pattern(),
+            "POST /patients/{id}/tasks/{taskId}/files/detach"
+        );
+        // And other methods are 405, other file actions 404
+        for (m, path) in [
+            (Method::PUT, "/patients/u1/tasks"),
+            (Method::GET, "/patients/u1/tasks/t1"),
+            (Method::POST, "/patients/u1/tasks/t1"),
+            (Method::GET, "/patients/u1/tasks/t1/files/attach"),
+            (Method::POST, "/tasks"),
+        ] {
+            let err = route(&m, &segs(path)).unwrap_err();
+            assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+        }
+        let err = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/remove")).unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
     }
 

@@ -8,3 +8,4 @@ mod flow;
 mod patients;
 mod router;
 mod support;
+mod tasks;
