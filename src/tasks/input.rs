@@ -3,6 +3,7 @@
 //! and patch share it: create additionally requires some fields.
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::model::{one_of, TaskItem, PRIORITIES, STATUSES, TYPES};
 use crate::clock;
@@ -11,7 +12,8 @@ use crate::http::nullable;
 use crate::patients::fields::key_text;
 
 const MAX_TITLE: usize = 500;
-const MAX_RECURRENCE: usize = 200;
+/// Free-form fields: characters of a string, or bytes of an object's JSON.
+const MAX_RECURRENCE: usize = 2_000;
 const MAX_DETAILS: usize = 20_000;
 const MAX_ASSIGNEE: usize = 128;
 
@@ -28,9 +30,9 @@ pub struct TaskBody {
     priority: Option<String>,
     recurring: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    recurrence: Option<Option<String>>,
+    recurrence: Option<Option<Value>>,
     #[serde(default, deserialize_with = "nullable")]
-    details: Option<Option<String>>,
+    details: Option<Option<Value>>,
     department: Option<String>,
 }
 
@@ -44,8 +46,8 @@ pub struct TaskChanges {
     pub status: Option<String>,
     pub priority: Option<String>,
     pub recurring: Option<bool>,
-    pub recurrence: Option<Option<String>>,
-    pub details: Option<Option<String>>,
+    pub recurrence: Option<Option<Value>>,
+    pub details: Option<Option<Value>>,
     pub department: Option<String>,
 }
 
@@ -62,17 +64,31 @@ fn bounded(value: &str, field: &str, max: usize) -> ApiResult<String> {
     Ok(v.to_string())
 }
 
-/// Optional text: an empty string clears it like null does.
-fn clearable(
-    value: Option<Option<String>>,
+/// A free-form field: a string or an object; null or an empty string clears
+/// it. Bounded so an item stays far below DynamoDB's 400 KB.
+fn free_form(
+    value: Option<Option<Value>>,
     field: &str,
     max: usize,
-) -> ApiResult<Option<Option<String>>> {
+) -> ApiResult<Option<Option<Value>>> {
     match value {
         None => Ok(None),
-        Some(None) => Ok(Some(None)),
-        Some(Some(v)) if v.trim().is_empty() => Ok(Some(None)),
-        Some(Some(v)) => bounded(&v, field, max).map(|v| Some(Some(v))),
+        Some(None) | Some(Some(Value::Null)) => Ok(Some(None)),
+        Some(Some(Value::String(v))) if v.trim().is_empty() => Ok(Some(None)),
+        Some(Some(Value::String(v))) => {
+            bounded(&v, field, max).map(|v| Some(Some(Value::String(v))))
+        }
+        Some(Some(Value::Object(map))) => {
+            if serde_json::to_vec(&map).map_or(true, |b| b.len() > max) {
+                return Err(ApiError::bad_request(format!(
+                    "{field} must be at most {max} bytes"
+                )));
+            }
+            Ok(Some(Some(Value::Object(map))))
+        }
+        Some(Some(_)) => Err(ApiError::bad_request(format!(
+            "{field} must be a string or an object"
+        ))),
     }
 }
 
@@ -121,8 +137,8 @@ impl TaskBody {
                 .map(|p| one_of(&p, PRIORITIES, "priority"))
                 .transpose()?,
             recurring: self.recurring,
-            recurrence: clearable(self.recurrence, "recurrence", MAX_RECURRENCE)?,
-            details: clearable(self.details, "details", MAX_DETAILS)?,
+            recurrence: free_form(self.recurrence, "recurrence", MAX_RECURRENCE)?,
+            details: free_form(self.details, "details", MAX_DETAILS)?,
             department: self
                 .department
                 .map(|d| key_text(&d, "department"))
@@ -210,7 +226,7 @@ mod tests {
         assert_eq!(c.task_type.as_deref(), Some("lab"));
         assert_eq!(c.due.as_deref(), Some("2025-08-20T06:00:00.000Z"));
         assert_eq!(c.status.as_deref(), Some("in-progress"));
-        assert_eq!(c.recurrence, Some(Some("daily".into())));
+        assert_eq!(c.recurrence, Some(Some(json!("daily"))));
         assert_eq!(c.details, None);
         assert!(c.require_for_create().is_ok());
     }
@@ -225,6 +241,13 @@ mod tests {
             (json!({"title": "   "}), "title"),
             (json!({"assigneeId": "a#b"}), "assigneeId"),
             (json!({"department": ""}), "department"),
+            (json!({"details": [1, 2]}), "details"),
+            (json!({"recurrence": 7}), "recurrence"),
+            (json!({"details": "x".repeat(20_001)}), "details"),
+            (
+                json!({"recurrence": {"rule": "x".repeat(2_000)}}),
+                "recurrence",
+            ),
         ] {
             let err = changes(body.clone()).unwrap_err();
             assert_eq!(err.status().as_u16(), 400, "{body}");
@@ -251,14 +274,18 @@ mod tests {
     fn null_or_empty_clears_optional_text_and_absent_keeps_it() {
         // Given a task with details and a recurrence
         let mut t = TaskItem::new("u", "t", "now");
-        t.details = Some("fasting".into());
-        t.recurrence = Some("daily".into());
+        t.details = Some(json!("fasting"));
+        t.recurrence = Some(json!({"every": "day"}));
         // When a patch sends details: null and recurrence: ""
         let c = changes(json!({"details": null, "recurrence": ""})).unwrap();
         assert!(!c.is_empty());
         c.apply(&mut t);
         // Then both are cleared
-        assert_eq!((t.details, t.recurrence), (None, None));
+        assert_eq!((&t.details, &t.recurrence), (&None, &None));
+        // And an object is kept as sent
+        let c = changes(json!({"recurrence": {"every": "week", "on": ["mon"]}})).unwrap();
+        c.apply(&mut t);
+        assert_eq!(t.recurrence, Some(json!({"every": "week", "on": ["mon"]})));
         // And an empty patch changes nothing
         assert!(changes(json!({"unknown": 1})).unwrap().is_empty());
     }

@@ -92,10 +92,12 @@ pub struct TaskItem {
     pub priority: String,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub recurring: bool,
+    /// Free-form: a string (`"daily 08:00"`) or an object, as clients send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recurrence: Option<String>,
+    pub recurrence: Option<Value>,
+    /// Free-form: a string or an object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<String>,
+    pub details: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
     #[serde(default)]
@@ -241,6 +243,10 @@ mod tests {
             ("SK", store::s("TASK#t9")),
             ("title", store::s("Check labs")),
             ("recurring", store::s("true")),
+            (
+                "details",
+                store::to_attr(&json!({"fasting": true, "notes": "8h"})).unwrap(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -254,5 +260,9 @@ mod tests {
         assert_eq!(t.status, "open");
         assert_eq!(t.priority, "medium");
         assert!(t.files.is_empty());
+        assert_eq!(
+            t.to_json()["details"],
+            json!({"fasting": true, "notes": "8h"})
+        );
     }
 }

@@ -152,6 +152,10 @@ async fn create_rejects_missing_or_invalid_fields_and_writes_nothing() {
         (with("assigneeId", json!("a#b")), "assigneeId"),
         (with("recurring", json!("yes")), "Invalid request body"),
         (with("department", json!("")), "department"),
+        (
+            with("details", json!(["a"])),
+            "details must be a string or an object",
+        ),
     ];
     for (body, message) in cases {
         let r = app.post(&path, body.clone()).await;
@@ -397,8 +401,12 @@ async fn patch_null_clears_optional_text_and_keeps_the_rest() {
     let (uid, _) = app.create_patient().await;
     let mut body = task_body("x", "2025-09-01T08:00:00Z", "dr-a");
     body["details"] = json!("fasting");
-    body["recurrence"] = json!("daily");
+    body["recurrence"] = json!({"every": "day", "at": ["08:00", "20:00"]});
     let task = create_task(&app, &uid, body).await;
+    assert_eq!(
+        task["recurrence"],
+        json!({"every": "day", "at": ["08:00", "20:00"]})
+    );
     let r = patch(
         &app,
         &format!("/patients/{uid}/tasks/{}", id_of(&task)),
@@ -407,7 +415,10 @@ async fn patch_null_clears_optional_text_and_keeps_the_rest() {
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["task"]["details"], Value::Null);
-    assert_eq!(r.body["task"]["recurrence"], "daily");
+    assert_eq!(
+        r.body["task"]["recurrence"],
+        json!({"every": "day", "at": ["08:00", "20:00"]})
+    );
     assert_eq!(r.body["task"]["priority"], "high");
     assert_eq!(r.body["task"]["title"], "x");
     let item = hms::store::get_raw(
