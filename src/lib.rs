@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod aws_calls;
 pub mod clock;
 pub mod context;
+pub mod doctors;
 pub mod documents;
 pub mod error;
 pub mod files;

@@ -13,7 +13,7 @@ use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{documents, files, patients, tasks};
+use crate::{doctors, documents, files, patients, tasks};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +70,17 @@ pub enum Route {
         action: FileAction,
     },
     TaskDashboard,
+    DoctorCreate,
+    DoctorList,
+    DoctorGet {
+        doctor_id: String,
+    },
+    DoctorUpdate {
+        doctor_id: String,
+    },
+    DoctorDelete {
+        doctor_id: String,
+    },
 }
 
 impl Route {
@@ -97,6 +108,11 @@ impl Route {
                 FileAction::Detach => "POST /patients/{id}/tasks/{taskId}/files/detach",
             },
             Route::TaskDashboard => "GET /tasks",
+            Route::DoctorCreate => "POST /doctors",
+            Route::DoctorList => "GET /doctors",
+            Route::DoctorGet { .. } => "GET /doctors/{doctorId}",
+            Route::DoctorUpdate { .. } => "PATCH /doctors/{doctorId}",
+            Route::DoctorDelete { .. } => "DELETE /doctors/{doctorId}",
         }
     }
 }
@@ -176,6 +192,15 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
             None => Err(ApiError::not_found("Not found")),
         },
         ["tasks"] => only(Method::GET, Route::TaskDashboard),
+        ["doctors"] => any(vec![
+            (Method::GET, Route::DoctorList),
+            (Method::POST, Route::DoctorCreate),
+        ]),
+        ["doctors", d] => any(vec![
+            (Method::GET, Route::DoctorGet { doctor_id: id(d) }),
+            (Method::PATCH, Route::DoctorUpdate { doctor_id: id(d) }),
+            (Method::DELETE, Route::DoctorDelete { doctor_id: id(d) }),
+        ]),
         _ => Err(ApiError::not_found("Not found")),
     }
 }
@@ -207,6 +232,11 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
             action,
         } => tasks::files(ctx, id, task_id, *action, req).await,
         Route::TaskDashboard => tasks::dashboard::dashboard(ctx, req).await,
+        Route::DoctorCreate => doctors::create(ctx, req).await,
+        Route::DoctorList => doctors::list(ctx, req).await,
+        Route::DoctorGet { doctor_id } => doctors::get(ctx, doctor_id).await,
+        Route::DoctorUpdate { doctor_id } => doctors::update(ctx, doctor_id, req).await,
+        Route::DoctorDelete { doctor_id } => doctors::delete(ctx, doctor_id).await,
     }
 }
 
@@ -393,6 +423,49 @@ mod tests {
         }
         let err = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/remove")).unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn doctor_routes_match_their_methods() {
+        assert_eq!(
+            route(&Method::GET, &segs("/doctors")).unwrap(),
+            Route::DoctorList
+        );
+        assert_eq!(
+            route(&Method::POST, &segs("/doctors/")).unwrap(),
+            Route::DoctorCreate
+        );
+        let d = segs("/doctors/dr.a%40x.org");
+        let id = || "dr.a@x.org".to_string();
+        assert_eq!(
+            route(&Method::GET, &d).unwrap(),
+            Route::DoctorGet { doctor_id: id() }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &d).unwrap(),
+            Route::DoctorUpdate { doctor_id: id() }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &d).unwrap(),
+            Route::DoctorDelete { doctor_id: id() }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &segs("/doctors"))
+                .unwrap_err()
+                .status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&Method::PUT, &d).unwrap_err().status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&Method::GET, &segs("/doctors/d1/x"))
+                .unwrap_err()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert!(!route(&Method::GET, &d).unwrap().pattern().contains("x.org"));
     }
 
     #[test]
