@@ -107,6 +107,17 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// For patch bodies, `#[serde(default, deserialize_with = "nullable")]` on an
+/// `Option<Option<T>>` tells "sent as null" (`Some(None)`: clear it) from
+/// "not sent" (`None`: keep it).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Splits a path into percent-decoded segments (decoded once), tolerating a
 /// trailing slash. Empty segments in the middle and invalid UTF-8 are a 400.
 pub fn path_segments(path: &str) -> ApiResult<Vec<String>> {

@@ -13,7 +13,7 @@ use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{checklists, documents, files, meds, notes, patients, timeline};
+use crate::{checklists, doctors, documents, files, meds, notes, patients, tasks, timeline};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +123,37 @@ pub enum Route {
         med_id: String,
         action: FileAction,
     },
+    TaskCreate {
+        id: String,
+    },
+    TaskList {
+        id: String,
+    },
+    TaskUpdate {
+        id: String,
+        task_id: String,
+    },
+    TaskDelete {
+        id: String,
+        task_id: String,
+    },
+    TaskFiles {
+        id: String,
+        task_id: String,
+        action: FileAction,
+    },
+    TaskDashboard,
+    DoctorCreate,
+    DoctorList,
+    DoctorGet {
+        doctor_id: String,
+    },
+    DoctorUpdate {
+        doctor_id: String,
+    },
+    DoctorDelete {
+        doctor_id: String,
+    },
 }
 
 impl Route {
@@ -163,6 +194,20 @@ impl Route {
             Route::MedEdit { .. } => "PATCH /patients/{id}/meds/{medId}",
             Route::MedStop { .. } => "DELETE /patients/{id}/meds/{medId}",
             Route::MedFiles { .. } => "POST /patients/{id}/meds/{medId}/files/{action}",
+            Route::TaskCreate { .. } => "POST /patients/{id}/tasks",
+            Route::TaskList { .. } => "GET /patients/{id}/tasks",
+            Route::TaskUpdate { .. } => "PATCH /patients/{id}/tasks/{taskId}",
+            Route::TaskDelete { .. } => "DELETE /patients/{id}/tasks/{taskId}",
+            Route::TaskFiles { action, .. } => match action {
+                FileAction::Attach => "POST /patients/{id}/tasks/{taskId}/files/attach",
+                FileAction::Detach => "POST /patients/{id}/tasks/{taskId}/files/detach",
+            },
+            Route::TaskDashboard => "GET /tasks",
+            Route::DoctorCreate => "POST /doctors",
+            Route::DoctorList => "GET /doctors",
+            Route::DoctorGet { .. } => "GET /doctors/{doctorId}",
+            Route::DoctorUpdate { .. } => "PATCH /doctors/{doctorId}",
+            Route::DoctorDelete { .. } => "DELETE /doctors/{doctorId}",
         }
     }
 }
@@ -314,6 +359,47 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
                 },
             )
         }
+        ["patients", p, "tasks"] => any(vec![
+            (Method::GET, Route::TaskList { id: id(p) }),
+            (Method::POST, Route::TaskCreate { id: id(p) }),
+        ]),
+        ["patients", p, "tasks", t] => any(vec![
+            (
+                Method::PATCH,
+                Route::TaskUpdate {
+                    id: id(p),
+                    task_id: id(t),
+                },
+            ),
+            (
+                Method::DELETE,
+                Route::TaskDelete {
+                    id: id(p),
+                    task_id: id(t),
+                },
+            ),
+        ]),
+        ["patients", p, "tasks", t, "files", action] => match FileAction::parse(action) {
+            Some(action) => only(
+                Method::POST,
+                Route::TaskFiles {
+                    id: id(p),
+                    task_id: id(t),
+                    action,
+                },
+            ),
+            None => Err(ApiError::not_found("Not found")),
+        },
+        ["tasks"] => only(Method::GET, Route::TaskDashboard),
+        ["doctors"] => any(vec![
+            (Method::GET, Route::DoctorList),
+            (Method::POST, Route::DoctorCreate),
+        ]),
+        ["doctors", d] => any(vec![
+            (Method::GET, Route::DoctorGet { doctor_id: id(d) }),
+            (Method::PATCH, Route::DoctorUpdate { doctor_id: id(d) }),
+            (Method::DELETE, Route::DoctorDelete { doctor_id: id(d) }),
+        ]),
         _ => Err(ApiError::not_found("Not found")),
     }
 }
@@ -363,6 +449,21 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
         Route::MedEdit { id, med_id } => meds::edit(ctx, id, med_id, req).await,
         Route::MedStop { id, med_id } => meds::stop(ctx, id, med_id).await,
         Route::MedFiles { id, med_id, action } => meds::files(ctx, id, med_id, *action, req).await,
+        Route::TaskCreate { id } => tasks::create(ctx, id, req).await,
+        Route::TaskList { id } => tasks::list(ctx, id, req).await,
+        Route::TaskUpdate { id, task_id } => tasks::update(ctx, id, task_id, req).await,
+        Route::TaskDelete { id, task_id } => tasks::delete(ctx, id, task_id).await,
+        Route::TaskFiles {
+            id,
+            task_id,
+            action,
+        } => tasks::files(ctx, id, task_id, *action, req).await,
+        Route::TaskDashboard => tasks::dashboard::dashboard(ctx, req).await,
+        Route::DoctorCreate => doctors::create(ctx, req).await,
+        Route::DoctorList => doctors::list(ctx, req).await,
+        Route::DoctorGet { doctor_id } => doctors::get(ctx, doctor_id).await,
+        Route::DoctorUpdate { doctor_id } => doctors::update(ctx, doctor_id, req).await,
+        Route::DoctorDelete { doctor_id } => doctors::delete(ctx, doctor_id).await,
     }
 }
 
@@ -636,6 +737,109 @@ mod tests {
             );
             assert!(pattern.starts_with(m.as_str()), "{pattern}");
         }
+    }
+
+    #[test]
+    fn task_routes_match_their_methods() {
+        // Given the task paths
+        let list = segs("/patients/M1/tasks/");
+        let one = segs("/patients/u1/tasks/t1");
+        // Then each method picks its route
+        assert_eq!(
+            route(&Method::GET, &list).unwrap(),
+            Route::TaskList { id: "M1".into() }
+        );
+        assert_eq!(
+            route(&Method::POST, &list).unwrap(),
+            Route::TaskCreate { id: "M1".into() }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &one).unwrap(),
+            Route::TaskUpdate {
+                id: "u1".into(),
+                task_id: "t1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &one).unwrap(),
+            Route::TaskDelete {
+                id: "u1".into(),
+                task_id: "t1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::GET, &segs("/tasks")).unwrap(),
+            Route::TaskDashboard
+        );
+        let attach = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/detach")).unwrap();
+        assert_eq!(
+            attach,
+            Route::TaskFiles {
+                id: "u1".into(),
+                task_id: "t1".into(),
+                action: FileAction::Detach
+            }
+        );
+        assert_eq!(
+            attach.pattern(),
+            "POST /patients/{id}/tasks/{taskId}/files/detach"
+        );
+        // And other methods are 405, other file actions 404
+        for (m, path) in [
+            (Method::PUT, "/patients/u1/tasks"),
+            (Method::GET, "/patients/u1/tasks/t1"),
+            (Method::POST, "/patients/u1/tasks/t1"),
+            (Method::GET, "/patients/u1/tasks/t1/files/attach"),
+            (Method::POST, "/tasks"),
+        ] {
+            let err = route(&m, &segs(path)).unwrap_err();
+            assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+        }
+        let err = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/remove")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn doctor_routes_match_their_methods() {
+        assert_eq!(
+            route(&Method::GET, &segs("/doctors")).unwrap(),
+            Route::DoctorList
+        );
+        assert_eq!(
+            route(&Method::POST, &segs("/doctors/")).unwrap(),
+            Route::DoctorCreate
+        );
+        let d = segs("/doctors/dr.a%40x.org");
+        let id = || "dr.a@x.org".to_string();
+        assert_eq!(
+            route(&Method::GET, &d).unwrap(),
+            Route::DoctorGet { doctor_id: id() }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &d).unwrap(),
+            Route::DoctorUpdate { doctor_id: id() }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &d).unwrap(),
+            Route::DoctorDelete { doctor_id: id() }
+        );
+        assert_eq!(
+            route(&Method::DELETE, &segs("/doctors"))
+                .unwrap_err()
+                .status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&Method::PUT, &d).unwrap_err().status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&Method::GET, &segs("/doctors/d1/x"))
+                .unwrap_err()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert!(!route(&Method::GET, &d).unwrap().pattern().contains("x.org"));
     }
 
     #[test]

@@ -39,6 +39,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("notes-list.json", 200),
     ("meds-create.json", 201),
     ("meds-list.json", 200),
+    ("tasks-create.json", 201),
+    ("tasks-dashboard.json", 200),
+    ("doctors-create.json", 201),
+    ("doctors-list.json", 200),
     ("options-preflight.json", 204),
     ("unknown-route.json", 404),
 ];

@@ -3,6 +3,7 @@
 #![recursion_limit = "256"]
 
 mod checklists;
+mod doctors;
 mod documents;
 mod events;
 mod files;
@@ -14,3 +15,4 @@ mod patients;
 mod router;
 mod seed;
 mod support;
+mod tasks;

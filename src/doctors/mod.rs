@@ -1,0 +1,177 @@
+//! Doctors: staff profiles (`USER#{doctorId}` / `PROFILE`) and the list of a
+//! department's active doctors, read from the sparse GSI1 key that only an
+//! active doctor with a department carries. Deletion is soft: the profile
+//! stays readable, the list key goes in the same write.
+
+pub mod input;
+pub mod model;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde_json::{json, Value};
+
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiRequest, Reply};
+use crate::item_update::{self, Outcome};
+use crate::keys;
+use crate::patients::fields::key_text;
+use crate::store::{self, Item};
+use input::{valid_user_id, DoctorBody};
+use model::{DoctorItem, CLEARABLE, INDEX_SOURCES};
+
+fn doctor_not_found() -> ApiError {
+    ApiError::not_found("Doctor not found")
+}
+
+/// `POST /doctors`
+pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
+    let body: DoctorBody = req.json()?;
+    let user_id = body.requested_id()?;
+    let changes = body.validate()?;
+    if changes.name.is_none() {
+        return Err(ApiError::bad_request("name is required"));
+    }
+    if changes.email.is_none() {
+        return Err(ApiError::bad_request("email is required"));
+    }
+    let user_id = user_id.unwrap_or_else(clock::new_id);
+    let mut doctor = DoctorItem::new(&user_id, &clock::now_rfc3339());
+    changes.apply(&mut doctor);
+    doctor.sync_index_keys();
+    let result = ctx
+        .ddb
+        .put_item()
+        .table_name(ctx.table())
+        .set_item(Some(store::to_item(&doctor)?))
+        .condition_expression("attribute_not_exists(PK)")
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Reply::created(
+            json!({"message": "created", "doctor": doctor.to_json()}),
+        )),
+        Err(err) if store::is_condition_failure(&err) => Err(ApiError::conflict(
+            "A doctor with this userId already exists",
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `GET /doctors?department=X`: the department's active doctors, by name.
+pub async fn list(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
+    let department = req
+        .query("department")
+        .ok_or_else(|| ApiError::bad_request("department is required"))
+        .and_then(|d| key_text(d, "department"))?;
+    let mut doctors = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = ctx
+            .ddb
+            .query()
+            .table_name(ctx.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", store::s(keys::doctor_gsi1(&department)))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await?;
+        for item in out.items.unwrap_or_default() {
+            let doctor = DoctorItem::from_item(item)?;
+            // The index is eventually consistent: never show a profile that
+            // is not (or no longer) listed.
+            if doctor.sk == keys::PROFILE_SK && doctor.is_listed() {
+                doctors.push(doctor);
+            }
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    doctors.sort_by(|a, b| (&a.name, &a.user_id).cmp(&(&b.name, &b.user_id)));
+    Ok(Reply::ok(Value::Array(
+        doctors.iter().map(DoctorItem::to_json).collect(),
+    )))
+}
+
+async fn read(ctx: &Context, doctor_id: &str) -> ApiResult<Option<Item>> {
+    if !valid_user_id(doctor_id) {
+        return Ok(None);
+    }
+    store::get_raw(ctx, &keys::user_pk(doctor_id), keys::PROFILE_SK).await
+}
+
+/// `GET /doctors/{doctorId}` (deleted doctors too, marked `deleted: true`).
+pub async fn get(ctx: &Context, doctor_id: &str) -> ApiResult<Reply> {
+    let item = read(ctx, doctor_id).await?.ok_or_else(doctor_not_found)?;
+    Ok(Reply::ok(DoctorItem::from_item(item)?.to_json()))
+}
+
+/// `PATCH /doctors/{doctorId}`: fields and the department-list key change in
+/// one guarded UpdateItem; a lost race re-reads and re-applies.
+pub async fn update(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let changes = req.json::<DoctorBody>()?.validate()?;
+    if changes.is_empty() {
+        return Err(ApiError::bad_request(
+            "Request body has no doctor fields to update",
+        ));
+    }
+    for attempt in 0..item_update::MAX_ATTEMPTS {
+        let before = read(ctx, doctor_id).await?.ok_or_else(doctor_not_found)?;
+        let mut doctor = DoctorItem::from_item(before.clone())?;
+        changes.apply(&mut doctor);
+        doctor.updated_at = Some(clock::now_rfc3339());
+        doctor.sync_index_keys();
+        let after = item_update::overlay(&before, store::to_item(&doctor)?, CLEARABLE);
+        match item_update::write(ctx, &before, &after, INDEX_SOURCES).await? {
+            Outcome::Written(stored) => {
+                return Ok(Reply::ok(json!({
+                    "message": "updated",
+                    "doctor": DoctorItem::from_item(stored)?.to_json(),
+                })))
+            }
+            Outcome::Conflict => item_update::back_off(attempt).await,
+        }
+    }
+    tracing::warn!("doctor profile stayed contended; answering 409");
+    Err(ApiError::conflict(
+        "The doctor was changed concurrently; refetch and retry",
+    ))
+}
+
+/// `DELETE /doctors/{doctorId}`: soft delete. One UpdateItem sets the flag and
+/// removes the list key; the profile stays readable.
+pub async fn delete(ctx: &Context, doctor_id: &str) -> ApiResult<Reply> {
+    if !valid_user_id(doctor_id) {
+        return Err(doctor_not_found());
+    }
+    let values = HashMap::from([
+        (":yes".to_string(), AttributeValue::Bool(true)),
+        (":now".to_string(), store::s(clock::now_rfc3339())),
+    ]);
+    let result = ctx
+        .ddb
+        .update_item()
+        .table_name(ctx.table())
+        .set_key(Some(store::key(keys::user_pk(doctor_id), keys::PROFILE_SK)))
+        .update_expression("SET deleted = :yes, updated_at = :now REMOVE GSI1PK")
+        .condition_expression("attribute_exists(PK)")
+        .set_expression_attribute_values(Some(values))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let doctor = DoctorItem::from_item(out.attributes.unwrap_or_default())?;
+            Ok(Reply::ok(
+                json!({"message": "deleted", "doctor": doctor.to_json()}),
+            ))
+        }
+        Err(err) if store::is_condition_failure(&err) => Err(doctor_not_found()),
+        Err(err) => Err(err.into()),
+    }
+}

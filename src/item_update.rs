@@ -1,0 +1,249 @@
+//! Partial updates that keep derived index keys in step with the fields they
+//! come from, in one UpdateItem.
+//!
+//! A route reads the item, merges the request into it and recomputes its index
+//! keys; this module turns "as read" and "as it should become" into a single
+//! `SET …/REMOVE …` of only the changed attributes. The write is guarded: the
+//! item must still exist (so an unknown id never creates a ghost item) and the
+//! attributes the index keys derive from must still hold the values read (so
+//! two concurrent patches cannot leave keys computed from stale fields). A
+//! lost race comes back as [`Outcome::Conflict`]; the caller re-reads and
+//! re-applies a bounded number of times.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::context::Context;
+use crate::error::ApiResult;
+use crate::store::{self, Item};
+
+/// How many times a route re-reads and re-applies after losing a race.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// `modeled` (the item as the code serializes it) laid over the stored item,
+/// so attributes this code does not model (written by earlier versions)
+/// survive; each `removable` attribute absent from `modeled` is dropped.
+pub fn overlay(stored: &Item, modeled: Item, removable: &[&str]) -> Item {
+    let mut out = stored.clone();
+    for name in removable {
+        if !modeled.contains_key(*name) {
+            out.remove(*name);
+        }
+    }
+    out.extend(modeled);
+    out
+}
+
+/// The attribute-level difference between two versions of one item.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    pub set: Vec<(String, AttributeValue)>,
+    pub remove: Vec<String>,
+}
+
+impl Changes {
+    /// What turns `before` into `after` (key attributes never change).
+    pub fn between(before: &Item, after: &Item) -> Self {
+        let mut set: Vec<(String, AttributeValue)> = after
+            .iter()
+            .filter(|(name, _)| !is_key(name))
+            .filter(|(name, value)| before.get(*name) != Some(*value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        set.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut remove: Vec<String> = before
+            .keys()
+            .filter(|name| !is_key(name) && !after.contains_key(*name))
+            .cloned()
+            .collect();
+        remove.sort();
+        Self { set, remove }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+fn is_key(name: &str) -> bool {
+    name == "PK" || name == "SK"
+}
+
+/// An UpdateItem expression with its placeholders.
+#[derive(Debug, Default, PartialEq)]
+pub struct Expression {
+    pub update: String,
+    pub condition: String,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+/// Builds the update for `changes`, conditioned on the item existing and on
+/// every `guards` attribute still holding its value in `before` (or still
+/// being absent).
+pub fn expression(changes: &Changes, before: &Item, guards: &[&str]) -> Expression {
+    let mut e = Expression::default();
+    let mut sets = Vec::new();
+    for (i, (name, value)) in changes.set.iter().enumerate() {
+        e.names.insert(format!("#s{i}"), name.clone());
+        e.values.insert(format!(":s{i}"), value.clone());
+        sets.push(format!("#s{i} = :s{i}"));
+    }
+    let mut removes = Vec::new();
+    for (i, name) in changes.remove.iter().enumerate() {
+        e.names.insert(format!("#r{i}"), name.clone());
+        removes.push(format!("#r{i}"));
+    }
+    let mut parts = Vec::new();
+    if !sets.is_empty() {
+        parts.push(format!("SET {}", sets.join(", ")));
+    }
+    if !removes.is_empty() {
+        parts.push(format!("REMOVE {}", removes.join(", ")));
+    }
+    e.update = parts.join(" ");
+
+    let mut conditions = vec!["attribute_exists(PK)".to_string()];
+    for (i, name) in guards.iter().enumerate() {
+        e.names.insert(format!("#g{i}"), name.to_string());
+        match before.get(*name) {
+            Some(value) => {
+                e.values.insert(format!(":g{i}"), value.clone());
+                conditions.push(format!("#g{i} = :g{i}"));
+            }
+            None => conditions.push(format!("attribute_not_exists(#g{i})")),
+        }
+    }
+    e.condition = conditions.join(" AND ");
+    e
+}
+
+/// What a guarded write came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Written; the item as stored afterwards.
+    Written(Item),
+    /// The item vanished or a guarded attribute changed since it was read.
+    Conflict,
+}
+
+/// One UpdateItem from `before` to `after`, guarded as described above.
+/// `after` must differ from `before` (callers always move `updated_at`).
+pub async fn write(
+    ctx: &Context,
+    before: &Item,
+    after: &Item,
+    guards: &[&str],
+) -> ApiResult<Outcome> {
+    let changes = Changes::between(before, after);
+    let e = expression(&changes, before, guards);
+    let key: Item = before
+        .iter()
+        .filter(|(name, _)| is_key(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let result = ctx
+        .ddb
+        .update_item()
+        .table_name(ctx.table())
+        .set_key(Some(key))
+        .update_expression(e.update)
+        .condition_expression(e.condition)
+        .set_expression_attribute_names(Some(e.names))
+        .set_expression_attribute_values(Some(e.values).filter(|v| !v.is_empty()))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(Outcome::Written(out.attributes.unwrap_or_default())),
+        Err(err) if store::is_condition_failure(&err) => Ok(Outcome::Conflict),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A short, jittered, growing pause before re-reading after a lost race.
+pub async fn back_off(attempt: u32) {
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 10) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        5 * u64::from(attempt + 1) + jitter,
+    ))
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::s;
+
+    fn item(pairs: &[(&str, &str)]) -> Item {
+        pairs.iter().map(|(k, v)| (k.to_string(), s(*v))).collect()
+    }
+
+    #[test]
+    fn only_changed_attributes_are_written_and_keys_never() {
+        // Given an item as read and as it should become
+        let before = item(&[
+            ("PK", "P"),
+            ("SK", "S"),
+            ("title", "old"),
+            ("status", "open"),
+            ("GSI2PK", "TASK#OPEN#DEPT#A"),
+            ("details", "gone soon"),
+        ]);
+        let after = item(&[
+            ("PK", "P"),
+            ("SK", "S"),
+            ("title", "old"),
+            ("status", "done"),
+            ("GSI2PK", "TASK#DONE#DEPT#A"),
+        ]);
+        // When the changes are computed
+        let changes = Changes::between(&before, &after);
+        // Then only the status, its index key and the removal are in it
+        assert_eq!(
+            changes.set,
+            vec![
+                ("GSI2PK".to_string(), s("TASK#DONE#DEPT#A")),
+                ("status".to_string(), s("done")),
+            ]
+        );
+        assert_eq!(changes.remove, vec!["details".to_string()]);
+        assert!(Changes::between(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn the_condition_pins_existence_and_every_guarded_attribute() {
+        let before = item(&[("PK", "P"), ("SK", "S"), ("status", "open")]);
+        let after = item(&[("PK", "P"), ("SK", "S"), ("status", "done")]);
+        let e = expression(
+            &Changes::between(&before, &after),
+            &before,
+            &["status", "department"],
+        );
+        assert_eq!(e.update, "SET #s0 = :s0");
+        assert_eq!(
+            e.condition,
+            "attribute_exists(PK) AND #g0 = :g0 AND attribute_not_exists(#g1)"
+        );
+        assert_eq!(e.values[":g0"], s("open"));
+        assert_eq!(e.values[":s0"], s("done"));
+        assert_eq!(e.names["#g1"], "department");
+    }
+
+    #[test]
+    fn overlay_keeps_unmodeled_attributes_and_drops_cleared_ones() {
+        let stored = item(&[
+            ("PK", "P"),
+            ("legacy_flag", "x"),
+            ("GSI1PK", "DEPT#A#ROLE#DOCTOR"),
+            ("name", "old"),
+        ]);
+        let modeled = item(&[("PK", "P"), ("name", "new")]);
+        let out = overlay(&stored, modeled, &["GSI1PK", "avatar"]);
+        assert_eq!(
+            out,
+            item(&[("PK", "P"), ("legacy_flag", "x"), ("name", "new")])
+        );
+    }
+}

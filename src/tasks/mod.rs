@@ -1,0 +1,199 @@
+//! Tasks: clinical to-dos on a patient (labs, medications, procedures,
+//! assessments, discharge), listed per patient and on department dashboards.
+//!
+//! A task lives in its patient's partition; the dashboard is a GSI whose keys
+//! mirror the task's status, department, assignee and recurrence. Every write
+//! recomputes those keys and stores them in the same UpdateItem as the fields
+//! they mirror (the old backend used a second write and could drift).
+
+pub mod dashboard;
+pub mod input;
+pub mod model;
+
+use serde_json::{json, Value};
+
+use crate::attachments::{self, FileAction, Target};
+use crate::clock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::files::upload::valid_ref_id;
+use crate::http::{ApiRequest, Reply};
+use crate::item_update::{self, Outcome};
+use crate::keys;
+use crate::patients;
+use crate::s3_keys::EntityKind;
+use crate::store::{self, Item};
+use input::{TaskBody, TaskChanges};
+use model::{TaskItem, CLEARABLE, INDEX_SOURCES, STATUS_CANCELLED};
+
+fn task_not_found() -> ApiError {
+    ApiError::not_found("Task not found")
+}
+
+/// `POST /patients/{id}/tasks`
+pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let changes = req.json::<TaskBody>()?.validate()?;
+    changes.require_for_create()?;
+    let patient = patients::resolve(ctx, id).await?;
+    let department = changes
+        .department
+        .clone()
+        .or_else(|| patient.department.clone())
+        .ok_or_else(|| ApiError::bad_request("department is required (the patient has none)"))?;
+
+    let now = clock::now_rfc3339();
+    let mut task = TaskItem::new(patient.uid(), &clock::new_id(), &now);
+    changes.apply(&mut task);
+    task.department = Some(department);
+    task.sync_index_keys();
+    ctx.ddb
+        .put_item()
+        .table_name(ctx.table())
+        .set_item(Some(store::to_item(&task)?))
+        .condition_expression("attribute_not_exists(PK)")
+        .send()
+        .await?;
+    Ok(Reply::created(
+        json!({"message": "created", "task": task.to_json()}),
+    ))
+}
+
+/// `GET /patients/{id}/tasks?status=&limit=`: the patient's tasks, soonest due
+/// first (tasks without a due date last).
+pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let status = req.query("status").map(input::status).transpose()?;
+    let limit = req.limit(100, 500)?;
+    let patient = patients::resolve(ctx, id).await?;
+    let mut tasks = query_patient_tasks(ctx, patient.uid(), status.as_deref()).await?;
+    tasks.sort_by(|a, b| {
+        (a.due.is_none(), &a.due, &a.task_id).cmp(&(b.due.is_none(), &b.due, &b.task_id))
+    });
+    tasks.truncate(limit);
+    Ok(Reply::ok(Value::Array(
+        tasks.iter().map(TaskItem::to_json).collect(),
+    )))
+}
+
+/// Every task of the patient (all pages: sorting by due needs them all),
+/// optionally of one status.
+async fn query_patient_tasks(
+    ctx: &Context,
+    uid: &str,
+    status: Option<&str>,
+) -> ApiResult<Vec<TaskItem>> {
+    let mut tasks = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let mut q = ctx
+            .ddb
+            .query()
+            .table_name(ctx.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", store::s(keys::patient_pk(uid)))
+            .expression_attribute_values(":prefix", store::s(keys::TASK_PREFIX))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take());
+        if let Some(status) = status {
+            q = q
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", store::s(status));
+        }
+        let out = q.send().await?;
+        for item in out.items.unwrap_or_default() {
+            tasks.push(TaskItem::from_item(item)?);
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(tasks),
+        }
+    }
+}
+
+/// `PATCH /patients/{id}/tasks/{taskId}`
+pub async fn update(ctx: &Context, id: &str, task_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let changes = req.json::<TaskBody>()?.validate()?;
+    if changes.is_empty() {
+        return Err(ApiError::bad_request(
+            "Request body has no task fields to update",
+        ));
+    }
+    let task = modify(ctx, id, task_id, &changes).await?;
+    Ok(Reply::ok(
+        json!({"message": "updated", "task": task.to_json()}),
+    ))
+}
+
+/// `DELETE /patients/{id}/tasks/{taskId}`: the task is kept, cancelled.
+pub async fn delete(ctx: &Context, id: &str, task_id: &str) -> ApiResult<Reply> {
+    let changes = TaskChanges {
+        status: Some(STATUS_CANCELLED.to_string()),
+        ..Default::default()
+    };
+    modify(ctx, id, task_id, &changes).await?;
+    Ok(Reply::ok(json!({"message": "deleted"})))
+}
+
+/// Reads the task (with the patient, in one batch for a UID), applies the
+/// changes, recomputes the dashboard keys and writes fields and keys in one
+/// guarded UpdateItem; a lost race re-reads and re-applies.
+async fn modify(
+    ctx: &Context,
+    id: &str,
+    task_id: &str,
+    changes: &TaskChanges,
+) -> ApiResult<TaskItem> {
+    if !valid_ref_id(task_id) {
+        return Err(task_not_found());
+    }
+    let sk = keys::task_sk(task_id);
+    let mut resolved = patients::resolve_with(ctx, id, &[&sk]).await?;
+    let pk = keys::patient_pk(resolved.patient.uid());
+    let mut read = resolved.items.remove(&sk);
+    for attempt in 0..item_update::MAX_ATTEMPTS {
+        let before = read.take().ok_or_else(task_not_found)?;
+        let mut task = TaskItem::from_item(before.clone())?;
+        changes.apply(&mut task);
+        task.updated_at = Some(clock::now_rfc3339());
+        task.sync_index_keys();
+        let mut modeled = store::to_item(&task)?;
+        // The files list belongs to attach/detach; a patch never writes it.
+        modeled.remove("files");
+        let after = item_update::overlay(&before, modeled, CLEARABLE);
+        match item_update::write(ctx, &before, &after, INDEX_SOURCES).await? {
+            Outcome::Written(stored) => return TaskItem::from_item(stored),
+            Outcome::Conflict => {
+                item_update::back_off(attempt).await;
+                read = store::get_raw(ctx, &pk, &sk).await?;
+            }
+        }
+    }
+    tracing::warn!("task stayed contended; answering 409");
+    Err(ApiError::conflict(
+        "The task was changed concurrently; refetch and retry",
+    ))
+}
+
+/// `POST /patients/{id}/tasks/{taskId}/files/{attach|detach}`
+pub async fn files(
+    ctx: &Context,
+    id: &str,
+    task_id: &str,
+    action: FileAction,
+    req: &ApiRequest,
+) -> ApiResult<Reply> {
+    let patient = patients::resolve(ctx, id).await?;
+    let uid = patient.uid();
+    let target = Target {
+        uid,
+        kind: EntityKind::Task,
+        entity_id: task_id,
+        pk: keys::patient_pk(uid),
+        sk: keys::task_sk(task_id),
+        noun: "Task",
+    };
+    let item = attachments::apply(ctx, &target, action, req).await?;
+    Ok(Reply::ok(
+        json!({"message": action.done(), "task": TaskItem::from_item(item)?.to_json()}),
+    ))
+}
