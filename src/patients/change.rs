@@ -13,32 +13,12 @@ use super::resolve::resolve_full;
 use crate::checklists::{self, Rule};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{self, tx};
+use crate::item_update;
+use crate::store::{self, tx, Item};
 use crate::timeline::{NewRow, TimelineRow};
 use crate::{clock, keys};
 
 const MAX_ATTEMPTS: usize = 4;
-
-/// Optional attributes a change may clear (absent after the edit → REMOVEd).
-const REMOVABLE: &[&str] = &[
-    "name",
-    "age",
-    "sex",
-    "emergency_contact",
-    "department",
-    "pathway",
-    "diagnosis",
-    "assigned_doctor",
-    "assigned_doctor_id",
-    "files_url",
-    "urgent_reason",
-    "urgent_until",
-    "timeline_open_sk",
-    "GSI1PK",
-    "GSI3PK",
-    "GSI3SK",
-    "LSI_CUR_MRN",
-];
 
 /// A move to another stage: closes the open timeline row and opens a new one.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +73,7 @@ where
         let mut resolved = resolve_full(ctx, id, &[], std::slice::from_ref(&summary_key)).await?;
         let summary = resolved.shared.remove(&summary_key);
         let mut patient = resolved.patient;
+        let before = store::to_item(&patient)?;
         let now = clock::now_rfc3339();
         let read_counter = patient.update_counter;
         let (transition, extra) = match edit(&mut patient, &now)? {
@@ -146,7 +127,13 @@ where
                 &now,
             )?);
         }
-        items.push(meta_update(ctx.table(), &mut patient, read_counter, &now)?);
+        items.push(meta_update(
+            ctx.table(),
+            &before,
+            &mut patient,
+            read_counter,
+            &now,
+        )?);
 
         let result = ctx
             .ddb
@@ -226,9 +213,11 @@ fn transition_items(
     Ok(items)
 }
 
-/// The patient item's write, guarded by the counter read and bumping it.
+/// The patient item's write: only the attributes that changed (so attributes
+/// this code does not model survive), guarded by the counter read and bumping it.
 fn meta_update(
     table: &str,
+    before: &Item,
     patient: &mut PatientItem,
     read_counter: u64,
     now: &str,
@@ -237,20 +226,31 @@ fn meta_update(
     patient.updated_at = Some(now.to_string());
     patient.last_updated = Some(now.to_string());
     patient.sync_index_keys();
-    let condition = if read_counter == 0 {
-        "attribute_exists(PK) AND (attribute_not_exists(update_counter) OR update_counter = :read)"
+    let after = store::to_item(patient)?;
+    let mut e =
+        item_update::expression(&item_update::Changes::between(before, &after), before, &[]);
+    // Records written before the counter existed count as 0.
+    let counter = if read_counter == 0 {
+        "(attribute_not_exists(#counter) OR #counter = :read)"
     } else {
-        "update_counter = :read"
+        "#counter = :read"
     };
-    let values = HashMap::from([(
+    e.condition = format!("{} AND {counter}", e.condition);
+    e.names
+        .insert("#counter".to_string(), "update_counter".to_string());
+    e.values.insert(
         ":read".to_string(),
         AttributeValue::N(read_counter.to_string()),
-    )]);
-    let update = store::update_from_item(
-        table,
-        &store::to_item(patient)?,
-        REMOVABLE,
-        Some((condition, values)),
-    )?;
+    );
+    let update = Update::builder()
+        .table_name(table)
+        .key("PK", store::s(patient.pk.as_str()))
+        .key("SK", store::s(patient.sk.as_str()))
+        .update_expression(e.update)
+        .condition_expression(e.condition)
+        .set_expression_attribute_names(Some(e.names))
+        .set_expression_attribute_values(Some(e.values))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("patient update: {e}")))?;
     Ok(tx::update(update))
 }
