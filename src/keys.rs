@@ -24,6 +24,16 @@ pub const TASK_PREFIX: &str = "TASK#";
 pub const MED_PREFIX: &str = "MED#";
 pub const CHECKLIST_PREFIX: &str = "STAGE#";
 
+/// An id as stored on an item, or, for items written without it, the part of
+/// its key after `prefix`.
+pub fn stored_or_key_id<'a>(stored: &'a str, key: &'a str, prefix: &str) -> &'a str {
+    if stored.is_empty() {
+        key.strip_prefix(prefix).unwrap_or(key)
+    } else {
+        stored
+    }
+}
+
 pub fn patient_pk(uid: &str) -> String {
     format!("{PATIENT_PREFIX}{uid}")
 }
@@ -117,6 +127,8 @@ mod tests {
         );
         assert!(task_gsi2sk("d1", false, "t1").starts_with(&task_gsi2sk_assignee_prefix("d1")));
         assert_eq!(current_mrn_lsi("M1"), "CUR#M1");
+        assert_eq!(stored_or_key_id("", "NOTE#n1", NOTE_PREFIX), "n1");
+        assert_eq!(stored_or_key_id("n2", "NOTE#n1", NOTE_PREFIX), "n2");
         assert_eq!(note_sk("n1"), "NOTE#n1");
         assert!(note_sk("n1").starts_with(NOTE_PREFIX));
         assert_eq!(med_sk("m1"), "MED#m1");

@@ -72,21 +72,11 @@ pub struct MedItem {
 
 impl MedItem {
     pub fn med_id(&self) -> &str {
-        if self.med_id.is_empty() {
-            self.sk.strip_prefix(keys::MED_PREFIX).unwrap_or(&self.sk)
-        } else {
-            &self.med_id
-        }
+        keys::stored_or_key_id(&self.med_id, &self.sk, keys::MED_PREFIX)
     }
 
     pub fn patient_id(&self) -> &str {
-        if self.patient_uid.is_empty() {
-            self.pk
-                .strip_prefix(keys::PATIENT_PREFIX)
-                .unwrap_or(&self.pk)
-        } else {
-            &self.patient_uid
-        }
+        keys::stored_or_key_id(&self.patient_uid, &self.pk, keys::PATIENT_PREFIX)
     }
 
     /// The Med JSON of the contract.

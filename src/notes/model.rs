@@ -70,21 +70,11 @@ pub struct NoteItem {
 
 impl NoteItem {
     pub fn note_id(&self) -> &str {
-        if self.note_id.is_empty() {
-            self.sk.strip_prefix(keys::NOTE_PREFIX).unwrap_or(&self.sk)
-        } else {
-            &self.note_id
-        }
+        keys::stored_or_key_id(&self.note_id, &self.sk, keys::NOTE_PREFIX)
     }
 
     pub fn patient_id(&self) -> &str {
-        if self.patient_uid.is_empty() {
-            self.pk
-                .strip_prefix(keys::PATIENT_PREFIX)
-                .unwrap_or(&self.pk)
-        } else {
-            &self.patient_uid
-        }
+        keys::stored_or_key_id(&self.patient_uid, &self.pk, keys::PATIENT_PREFIX)
     }
 
     /// The Note JSON of the contract.
