@@ -1,9 +1,10 @@
-"""moto's server, answering one request at a time.
+"""moto's server, applying one request at a time.
 
 moto's own server is threaded and its DynamoDB backend takes no lock, so two
 conditional writes racing on one item can both succeed. Real DynamoDB applies
-each write to an item atomically; serving requests one at a time gives the
-same guarantee, which the concurrency tests rely on.
+each write to an item atomically. Here connections are still served by
+threads (so clients keep their connections alive), but every request runs
+under one lock, which gives the same guarantee the concurrency tests rely on.
 
 Usage: python moto_serial.py [--host 127.0.0.1] --port PORT
 """
@@ -11,6 +12,7 @@ Usage: python moto_serial.py [--host 127.0.0.1] --port PORT
 import argparse
 import signal
 import sys
+import threading
 
 from werkzeug.serving import run_simple
 
@@ -21,6 +23,17 @@ from moto.moto_server.werkzeug_app import (
 )
 
 
+def serialized(app):
+    lock = threading.Lock()
+
+    def handle(environ, start_response):
+        with lock:
+            # Materialise the body inside the lock: the work happens here.
+            return list(app(environ, start_response))
+
+    return handle
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -28,8 +41,8 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, app, threaded=False, request_handler=MotoRequestHandler)
+    app = serialized(DomainDispatcherApplication(create_backend_app))
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":
