@@ -158,8 +158,8 @@ ensure_deploy_tools() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli
   fi
   if [[ ! -x "$VENV/bin/cargo-lambda" ]]; then
-    say "installing cargo-lambda (with zig) into .venv"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
+    say "installing cargo-lambda and zig into .venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda ziglang
   fi
   export PATH="$VENV/bin:$PATH"
 }
