@@ -177,6 +177,9 @@ PY
 
 cmd_build() {
   ensure_deploy_tools
+  if command -v rustup >/dev/null 2>&1; then
+    rustup target add aarch64-unknown-linux-gnu >/dev/null
+  fi
   say "cargo lambda build --release --arm64 (hms-api, hms-s3-events)"
   cargo lambda build --release --arm64 --bin hms-api --bin hms-s3-events
   say "sam build"
