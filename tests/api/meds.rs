@@ -400,15 +400,7 @@ async fn an_unknown_patient_is_404_on_every_meds_route() {
             Some(json!({"key": "k"})),
         ),
     ];
-    for (method, path, body) in routes {
-        let r = app.call(method, &path, body).await;
-        assert_eq!(r.status, 404, "{method} {path}");
-        assert_eq!(r.body["error"], "Patient not found", "{method} {path}");
-        assert_eq!(
-            r.calls.get("DynamoDB.PutItem") + r.calls.get("DynamoDB.UpdateItem"),
-            0
-        );
-    }
+    crate::support::assert_unknown_patient(&app, routes.into()).await;
 }
 
 #[tokio::test]

@@ -343,6 +343,21 @@ pub async fn put_to(
     req.send().await.expect("PUT sent").status().as_u16()
 }
 
+/// Calls each `(method, path, body)` and asserts a 404 `Patient not found`
+/// that wrote nothing.
+pub async fn assert_unknown_patient(app: &App, routes: Vec<(&str, String, Option<Value>)>) {
+    for (method, path, body) in routes {
+        let r = app.call(method, &path, body).await;
+        assert_eq!(r.status, 404, "{method} {path}");
+        assert_eq!(r.body["error"], "Patient not found", "{method} {path}");
+        let writes: u32 = ["PutItem", "UpdateItem", "TransactWriteItems", "DeleteItem"]
+            .iter()
+            .map(|op| r.calls.get(&format!("DynamoDB.{op}")))
+            .sum();
+        assert_eq!(writes, 0, "{method} {path} wrote");
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
