@@ -1,23 +1,25 @@
 //! Files attached to notes, medications and tasks: each item keeps a `files`
 //! list of S3 keys. A key must be the patient's, lie under the entity's own
 //! folder (`optimized/{notes|meds|tasks}/{id}/`) and exist in S3. Re-attaching
-//! is a no-op; detaching an absent key is a 404. Both writes are conditional,
-//! so concurrent attaches and detaches never lose one another.
+//! is a no-op; detaching an absent key is a 404. Both writes are conditional
+//! transactions that also write the audit item, so concurrent attaches and
+//! detaches never lose one another.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::Deserialize;
 
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::ApiRequest;
 use crate::s3_keys::{self, EntityKind, Owner};
 use crate::s3_objects;
-use crate::store::{self, Item};
+use crate::store::{self, tx, Item};
 
-const MAX_DETACH_ATTEMPTS: usize = 5;
+const MAX_ATTEMPTS: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
@@ -39,6 +41,14 @@ impl FileAction {
         match self {
             FileAction::Attach => "attached",
             FileAction::Detach => "detached",
+        }
+    }
+
+    /// The audit ledger's name for it (the entity is the entry's target).
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            FileAction::Attach => "entity.files.attach",
+            FileAction::Detach => "entity.files.detach",
         }
     }
 }
@@ -90,84 +100,53 @@ pub async fn apply(
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
     check_key(target.uid, target.kind, target.entity_id, &key)?;
-    match action {
-        FileAction::Attach => {
-            ctx.bucket()?;
-            if s3_objects::head(ctx, &key).await?.is_none() {
-                return Err(ApiError::not_found(
-                    "File not found in storage; upload it before attaching",
-                ));
-            }
-            attach(ctx, target, &key).await
+    let audit = Audit::of(req, action.audit_action())
+        .keys([key.as_str()])
+        .target(format!("{}:{}", target.kind.as_str(), target.entity_id));
+    if action == FileAction::Attach {
+        ctx.bucket()?;
+        if s3_objects::head(ctx, &key).await?.is_none() {
+            return Err(ApiError::not_found(
+                "File not found in storage; upload it before attaching",
+            ));
         }
-        FileAction::Detach => detach(ctx, target, &key).await,
     }
-}
-
-fn not_found(target: &Target<'_>) -> ApiError {
-    ApiError::not_found(format!("{} not found", target.noun))
-}
-
-async fn attach(ctx: &Context, target: &Target<'_>, key: &str) -> ApiResult<Item> {
-    let values = HashMap::from([
-        (":one".to_string(), AttributeValue::L(vec![store::s(key)])),
-        (":empty".to_string(), AttributeValue::L(vec![])),
-        (":key".to_string(), store::s(key)),
-        (":now".to_string(), store::s(clock::now_rfc3339())),
-    ]);
-    let result = ctx
-        .ddb
-        .update_item()
-        .table_name(ctx.table())
-        .set_key(Some(store::key(target.pk.as_str(), target.sk.as_str())))
-        .update_expression(
-            "SET files = list_append(if_not_exists(files, :empty), :one), updated_at = :now",
-        )
-        .condition_expression("attribute_exists(PK) AND NOT contains(files, :key)")
-        .set_expression_attribute_values(Some(values))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match result {
-        Ok(out) => Ok(out.attributes.unwrap_or_default()),
-        Err(err) if store::is_condition_failure(&err) => {
-            // Either the entity does not exist or the key is already attached.
-            read(ctx, target).await?.ok_or_else(|| not_found(target))
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-async fn detach(ctx: &Context, target: &Target<'_>, key: &str) -> ApiResult<Item> {
-    for _ in 0..MAX_DETACH_ATTEMPTS {
-        let item = read(ctx, target).await?.ok_or_else(|| not_found(target))?;
-        let files: Vec<String> = match item.get("files") {
+    for _ in 0..MAX_ATTEMPTS {
+        let mut item = read(ctx, target).await?.ok_or_else(|| not_found(target))?;
+        let mut files: Vec<String> = match item.get("files") {
             Some(v) => serde_dynamo::from_attribute_value(v.clone())?,
             None => Vec::new(),
         };
-        let index = files
-            .iter()
-            .position(|f| f == key)
-            .ok_or_else(|| ApiError::not_found("File not attached"))?;
-        let values = HashMap::from([
-            (":key".to_string(), store::s(key)),
-            (":now".to_string(), store::s(clock::now_rfc3339())),
-        ]);
-        // The condition pins the element: if the list moved underneath us the
-        // write is refused and we re-read.
+        let now = clock::now_rfc3339();
+        let update = match action {
+            FileAction::Attach if files.contains(&key) => return Ok(item),
+            FileAction::Attach => {
+                files.push(key.clone());
+                attach_update(ctx.table(), target, &key, &now)?
+            }
+            FileAction::Detach => {
+                let index = files
+                    .iter()
+                    .position(|f| *f == key)
+                    .ok_or_else(|| ApiError::not_found("File not attached"))?;
+                files.remove(index);
+                detach_update(ctx.table(), target, &key, index, &now)?
+            }
+        };
         let result = ctx
             .ddb
-            .update_item()
-            .table_name(ctx.table())
-            .set_key(Some(store::key(target.pk.as_str(), target.sk.as_str())))
-            .update_expression(format!("REMOVE files[{index}] SET updated_at = :now"))
-            .condition_expression(format!("files[{index}] = :key"))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
+            .transact_write_items()
+            .transact_items(tx::update(update))
+            .transact_items(audit.tx_item(ctx.table(), target.uid)?)
             .send()
             .await;
         match result {
-            Ok(out) => return Ok(out.attributes.unwrap_or_default()),
+            Ok(_) => {
+                item.insert("files".into(), store::to_attr(&files)?);
+                item.insert("updated_at".into(), store::s(now));
+                return Ok(item);
+            }
+            // The item changed underneath (or went away): read it again.
             Err(err) if store::is_condition_failure(&err) => continue,
             Err(err) => return Err(err.into()),
         }
@@ -175,6 +154,51 @@ async fn detach(ctx: &Context, target: &Target<'_>, key: &str) -> ApiResult<Item
     Err(ApiError::conflict(
         "The item was changed concurrently; refetch and retry",
     ))
+}
+
+fn not_found(target: &Target<'_>) -> ApiError {
+    ApiError::not_found(format!("{} not found", target.noun))
+}
+
+/// Appends `key` unless a concurrent write attached it meanwhile.
+fn attach_update(table: &str, target: &Target<'_>, key: &str, now: &str) -> ApiResult<Update> {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(store::key(target.pk.as_str(), target.sk.as_str())))
+        .update_expression(
+            "SET files = list_append(if_not_exists(files, :empty), :one), updated_at = :now",
+        )
+        .condition_expression("attribute_exists(PK) AND NOT contains(files, :key)")
+        .set_expression_attribute_values(Some(HashMap::from([
+            (":one".to_string(), AttributeValue::L(vec![store::s(key)])),
+            (":empty".to_string(), AttributeValue::L(vec![])),
+            (":key".to_string(), store::s(key)),
+            (":now".to_string(), store::s(now)),
+        ])))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("attach update: {e}")))
+}
+
+/// Removes element `index`; the condition pins it to `key`, so if the list
+/// moved underneath the write is refused and the caller re-reads.
+fn detach_update(
+    table: &str,
+    target: &Target<'_>,
+    key: &str,
+    index: usize,
+    now: &str,
+) -> ApiResult<Update> {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(store::key(target.pk.as_str(), target.sk.as_str())))
+        .update_expression(format!("REMOVE files[{index}] SET updated_at = :now"))
+        .condition_expression(format!("files[{index}] = :key"))
+        .set_expression_attribute_values(Some(HashMap::from([
+            (":key".to_string(), store::s(key)),
+            (":now".to_string(), store::s(now)),
+        ])))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("detach update: {e}")))
 }
 
 async fn read(ctx: &Context, target: &Target<'_>) -> ApiResult<Option<Item>> {

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use crate::auth::{AuthSettings, Authenticator};
 use crate::aws_calls::CallCounter;
 use crate::error::ApiError;
 
@@ -18,19 +22,53 @@ pub struct Settings {
     pub cdn_domain: Option<String>,
     pub cf_distribution_id: Option<String>,
     pub cors_origin: String,
+    /// `None`: authentication is off (no `AUTH_ISSUER`).
+    pub auth: Option<AuthSettings>,
+    pub limits: Limits,
+}
+
+/// Time and retry bounds, so that a failing dependency gets a 503 well
+/// before the Lambda timeout (15 s in template.yaml) cuts the request off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// One attempt of one AWS call.
+    pub attempt_timeout: Duration,
+    /// One AWS call, retries included.
+    pub operation_timeout: Duration,
+    /// Attempts per AWS call (the SDK's standard retry mode).
+    pub max_attempts: u32,
+    /// First retry back-off of the SDK (it grows from here, jittered).
+    pub initial_backoff: Duration,
+    /// The whole request, however many calls it makes.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: Duration::from_millis(2_500),
+            operation_timeout: Duration::from_secs(6),
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(12),
+        }
+    }
 }
 
 pub const DEFAULT_PRESIGN_SECS: u64 = 900;
 
 /// The settings this crate reads, by their primary names (aliases aside); the
 /// deployment template must set each of them.
-pub const ENV_VARS: [&str; 6] = [
+pub const ENV_VARS: [&str; 9] = [
     "TABLE_NAME",
     "FILES_BUCKET",
     "PRESIGN_EXPIRES_SEC",
     "CDN_DOMAIN",
     "CF_DISTRIBUTION_ID",
     "CORS_ALLOW_ORIGIN",
+    "AUTH_ISSUER",
+    "AUTH_AUDIENCE",
+    "AUTH_JWKS_URL",
 ];
 /// S3 refuses presigned URLs valid for more than seven days.
 const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
@@ -64,6 +102,8 @@ impl Settings {
             }),
             cf_distribution_id: get("CF_DISTRIBUTION_ID"),
             cors_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
+            auth: AuthSettings::from_lookup(get),
+            limits: Limits::default(),
         }
     }
 }
@@ -83,18 +123,26 @@ pub struct Context {
     pub s3: aws_sdk_s3::Client,
     pub cloudfront: aws_sdk_cloudfront::Client,
     pub settings: Arc<Settings>,
+    /// Present when authentication is on.
+    pub auth: Option<Arc<Authenticator>>,
 }
 
 impl Context {
     /// One `aws_config` load; clients are built from it without any network call.
     pub async fn from_env() -> Self {
         let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let settings = Settings::from_env();
+        if settings.auth.is_none() {
+            tracing::warn!(
+                "authentication is OFF (AUTH_ISSUER unset): every route is open to anyone who can reach the URL"
+            );
+        }
         let s3_endpoint_set = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
         Self::build(
             &sdk,
-            Settings::from_env(),
+            settings,
             &Endpoints::default(),
             s3_endpoint_set,
         )
@@ -108,7 +156,19 @@ impl Context {
         endpoints: &Endpoints,
         s3_path_style: bool,
     ) -> Self {
-        let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(CallCounter);
+        let limits = &settings.limits;
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(limits.attempt_timeout)
+            .operation_timeout(limits.operation_timeout)
+            .connect_timeout(limits.attempt_timeout.min(Duration::from_secs(1)))
+            .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(limits.max_attempts)
+            .with_initial_backoff(limits.initial_backoff);
+        let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(CallCounter)
+            .timeout_config(timeouts.clone())
+            .retry_config(retries.clone());
         if let Some(url) = &endpoints.dynamodb {
             ddb = ddb.endpoint_url(url);
         }
@@ -116,6 +176,8 @@ impl Context {
         // reject every real upload. Checksums are only computed where required.
         let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
             .interceptor(CallCounter)
+            .timeout_config(timeouts.clone())
+            .retry_config(retries.clone())
             .request_checksum_calculation(
                 aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
             )
@@ -126,7 +188,10 @@ impl Context {
         if let Some(url) = &endpoints.s3 {
             s3 = s3.endpoint_url(url);
         }
-        let mut cf = aws_sdk_cloudfront::config::Builder::from(sdk).interceptor(CallCounter);
+        let mut cf = aws_sdk_cloudfront::config::Builder::from(sdk)
+            .interceptor(CallCounter)
+            .timeout_config(timeouts)
+            .retry_config(retries);
         if let Some(url) = &endpoints.cloudfront {
             cf = cf.endpoint_url(url);
         }
@@ -134,6 +199,10 @@ impl Context {
             ddb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             cloudfront: aws_sdk_cloudfront::Client::from_conf(cf.build()),
+            auth: settings
+                .auth
+                .clone()
+                .map(|a| Arc::new(Authenticator::new(a))),
             settings: Arc::new(settings),
         }
     }

@@ -1,13 +1,34 @@
 //! One error type for every route. Client mistakes keep their message; anything
 //! internal is logged with its context and answered with an opaque 500.
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
+
+use crate::auth::Rejection;
+
+/// Seconds a client is asked to wait after a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// Error codes AWS uses for throttling; they are transient.
+const THROTTLING_CODES: [&str; 7] = [
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "TooManyRequestsException",
+    "RequestThrottled",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// No valid bearer token (the reason is logged, never sent).
+    #[error("{}", .0.reason())]
+    Unauthorized(Rejection),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -25,6 +46,10 @@ pub enum ApiError {
     /// A setting the route needs is absent; the message names it (no secrets in it).
     #[error("{0} not configured")]
     NotConfigured(&'static str),
+    /// A dependency (DynamoDB, S3, the key server) failed after retries or
+    /// timed out: worth retrying later.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -54,12 +79,29 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotConfigured(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Headers the response must carry besides the JSON body.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Unauthorized(Rejection::MissingHeader | Rejection::NotBearer) => {
+                vec![("www-authenticate", "Bearer realm=\"hms\"".to_string())]
+            }
+            Self::Unauthorized(_) => vec![(
+                "www-authenticate",
+                "Bearer realm=\"hms\", error=\"invalid_token\"".to_string(),
+            )],
+            Self::Unavailable(_) => vec![("retry-after", RETRY_AFTER_SECS.to_string())],
+            _ => Vec::new(),
         }
     }
 
@@ -67,6 +109,13 @@ impl ApiError {
     pub fn body(&self) -> Value {
         match self {
             Self::Internal(_) => json!({ "error": "Internal server error" }),
+            Self::Unauthorized(_) => {
+                json!({ "error": "Unauthorized: a valid bearer token is required" })
+            }
+            Self::Unavailable(_) => json!({
+                "error": "Service temporarily unavailable; retry shortly",
+                "retryAfterSeconds": RETRY_AFTER_SECS,
+            }),
             Self::Conflict {
                 message,
                 details: Some(Value::Object(extra)),
@@ -80,16 +129,49 @@ impl ApiError {
     }
 }
 
-impl<E, R> From<aws_smithy_runtime_api::client::result::SdkError<E, R>> for ApiError
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::KeysUnavailable => Self::Unavailable(r.reason().to_string()),
+            other => Self::Unauthorized(other),
+        }
+    }
+}
+
+type HttpResponse = aws_smithy_runtime_api::http::Response;
+
+/// Whether an AWS call that still failed after the SDK's retries failed for
+/// a transient reason (throttling, a 5xx, a timeout, no connection).
+pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(ctx) => {
+            ctx.raw().status().is_server_error()
+                || ctx
+                    .err()
+                    .code()
+                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
+        }
+        _ => false,
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for ApiError
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    fn from(err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self {
-        Self::Internal(format!(
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
+        let detail = format!(
             "AWS call failed: {}",
             aws_smithy_types::error::display::DisplayErrorContext(&err)
-        ))
+        );
+        if is_transient(&err) {
+            Self::Unavailable(detail)
+        } else {
+            Self::Internal(detail)
+        }
     }
 }
 
@@ -127,6 +209,29 @@ mod tests {
         assert_eq!(
             err.body(),
             json!({"error": "Checklist incomplete", "missingIn": ["consent"]})
+        );
+    }
+
+    #[test]
+    fn unavailable_asks_to_retry_and_hides_details() {
+        let err = ApiError::Unavailable("DynamoDB throttled table HMS".into());
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.headers(), vec![("retry-after", "1".to_string())]);
+        assert!(!err.body().to_string().contains("HMS"));
+    }
+
+    #[test]
+    fn unauthorized_names_the_scheme_not_the_reason() {
+        let missing = ApiError::from(Rejection::MissingHeader);
+        assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(missing.headers()[0].1, "Bearer realm=\"hms\"");
+        let expired = ApiError::from(Rejection::Expired);
+        assert!(expired.headers()[0].1.contains("invalid_token"));
+        assert!(!expired.body().to_string().contains("expired"));
+        // Keys that cannot be read are the service's failure, not the caller's.
+        assert_eq!(
+            ApiError::from(Rejection::KeysUnavailable).status(),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 

@@ -10,22 +10,29 @@ use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+
+/// Who the audit ledger names when authentication is off.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// Largest request body accepted (bytes); larger bodies get a 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// What a route needs from a request, detached from the Lambda event types.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ApiRequest {
     pub method: Method,
     pub segments: Vec<String>,
     pub query: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// The verified caller; `None` when authentication is off.
+    pub caller: Option<Caller>,
+    pub request_id: String,
 }
 
 impl ApiRequest {
-    pub fn from_lambda(req: &Request) -> ApiResult<Self> {
+    pub fn from_lambda(req: &Request, request_id: &str) -> ApiResult<Self> {
         let body = match req.body() {
             Body::Empty => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
@@ -42,7 +49,25 @@ impl ApiRequest {
             segments: path_segments(req.uri().path())?,
             query: parse_query(req.uri().query().unwrap_or("")),
             body,
+            caller: None,
+            request_id: request_id.to_string(),
         })
+    }
+
+    /// Who did it, for the audit ledger: the token's subject, or `anonymous`.
+    pub fn actor(&self) -> &str {
+        self.caller
+            .as_ref()
+            .map_or(ANONYMOUS, |c| c.subject.as_str())
+    }
+
+    /// A client-sent "who" (`uploadedBy`, `authorId`, ...): with
+    /// authentication on it is always the token's subject, whatever was sent.
+    pub fn attributed(&self, sent: Option<String>) -> Option<String> {
+        match &self.caller {
+            Some(caller) => Some(caller.subject.clone()),
+            None => sent,
+        }
     }
 
     /// A query parameter, trimmed; empty counts as absent.
@@ -245,6 +270,7 @@ mod tests {
             segments: vec![],
             query: HashMap::new(),
             body: body.as_bytes().to_vec(),
+            ..Default::default()
         }
     }
 

@@ -64,6 +64,18 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.remove.is_empty()
     }
+
+    /// The attributes set or removed, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .set
+            .iter()
+            .map(|(name, _)| name.clone())
+            .chain(self.remove.iter().cloned())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 fn is_key(name: &str) -> bool {

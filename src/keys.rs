@@ -23,6 +23,7 @@ pub const NOTE_PREFIX: &str = "NOTE#";
 pub const TASK_PREFIX: &str = "TASK#";
 pub const MED_PREFIX: &str = "MED#";
 pub const CHECKLIST_PREFIX: &str = "STAGE#";
+pub const AUDIT_PREFIX: &str = "AT#";
 
 /// An id as stored on an item, or, for items written without it, the part of
 /// its key after `prefix`.
@@ -36,6 +37,16 @@ pub fn stored_or_key_id<'a>(stored: &'a str, key: &'a str, prefix: &str) -> &'a 
 
 pub fn patient_pk(uid: &str) -> String {
     format!("{PATIENT_PREFIX}{uid}")
+}
+
+/// A patient's audit ledger lives in its own partition, apart from the record.
+pub fn audit_pk(uid: &str) -> String {
+    format!("AUDIT#{uid}")
+}
+
+/// Audit entry ids are UUIDv7: the ledger sorts by time.
+pub fn audit_sk(entry_id: &str) -> String {
+    format!("{AUDIT_PREFIX}{entry_id}")
 }
 
 pub fn mrn_pk(mrn: &str) -> String {

@@ -3,6 +3,8 @@
 //! control plane holding metadata in one DynamoDB table.
 
 pub mod attachments;
+pub mod audit;
+pub mod auth;
 pub mod aws_calls;
 pub mod checklists;
 pub mod clock;

@@ -9,11 +9,12 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::attachments::FileAction;
+use crate::auth::{Authenticator, Caller};
 use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{checklists, doctors, documents, files, meds, notes, patients, tasks, timeline};
+use crate::{audit, checklists, doctors, documents, files, meds, notes, patients, tasks, timeline};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,9 @@ pub enum Route {
         id: String,
     },
     Timeline {
+        id: String,
+    },
+    AuditList {
         id: String,
     },
     ChecklistList,
@@ -172,6 +176,7 @@ impl Route {
             Route::PatientMrnHistory { .. } => "PATCH /patients/{id}/mrn-history",
             Route::PatientMrnOverwrite { .. } => "PATCH /patients/{id}/mrn-overwrite",
             Route::Timeline { .. } => "GET /patients/{id}/timeline",
+            Route::AuditList { .. } => "GET /patients/{id}/audit",
             Route::ChecklistList => "GET /checklists",
             Route::ChecklistGet { .. } => "GET /checklists/{from}/{to}",
             Route::ChecklistPut { .. } => "PUT /checklists/{from}/{to}",
@@ -209,6 +214,21 @@ impl Route {
             Route::DoctorUpdate { .. } => "PATCH /doctors/{doctorId}",
             Route::DoctorDelete { .. } => "DELETE /doctors/{doctorId}",
         }
+    }
+}
+
+impl Route {
+    /// Routes that change shared configuration: the `admin` group only (when
+    /// authentication is on).
+    pub fn admin_only(&self) -> bool {
+        matches!(
+            self,
+            Route::ChecklistPut { .. }
+                | Route::ChecklistDelete { .. }
+                | Route::DoctorCreate
+                | Route::DoctorUpdate { .. }
+                | Route::DoctorDelete { .. }
+        )
     }
 }
 
@@ -258,6 +278,7 @@ pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
             only(Method::PATCH, Route::PatientMrnOverwrite { id: id(p) })
         }
         ["patients", p, "timeline"] => only(Method::GET, Route::Timeline { id: id(p) }),
+        ["patients", p, "audit"] => only(Method::GET, Route::AuditList { id: id(p) }),
         ["checklists"] => only(Method::GET, Route::ChecklistList),
         ["checklists", from, to] => {
             let (from, to) = (id(from), id(to));
@@ -415,7 +436,7 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
             patients::read::get(ctx, id).await
         }
         Route::PatientUpdate { id } => patients::update::put(ctx, id, req).await,
-        Route::PatientDelete { id } => patients::update::delete(ctx, id).await,
+        Route::PatientDelete { id } => patients::update::delete(ctx, id, req).await,
         Route::PatientState { id } => patients::state::patch_state(ctx, id, req).await,
         Route::PatientRegistration { id } => patients::registration::switch(ctx, id, req).await,
         Route::PatientMrnHistory { id } => {
@@ -423,6 +444,7 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
         }
         Route::PatientMrnOverwrite { id } => patients::registration::overwrite(ctx, id, req).await,
         Route::Timeline { id } => timeline::list(ctx, id, req).await,
+        Route::AuditList { id } => audit::list(ctx, id, req).await,
         Route::ChecklistList => checklists::list(ctx).await,
         Route::ChecklistGet { from, to } => checklists::get(ctx, from, to).await,
         Route::ChecklistPut { from, to } => checklists::put(ctx, from, to, req).await,
@@ -468,7 +490,7 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
 }
 
 /// Routes and runs one request; never fails (every error becomes a response).
-async fn run(ctx: &Context, req: &Request) -> (&'static str, Response<Body>) {
+async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, Response<Body>) {
     if req.method() == Method::OPTIONS {
         let mut resp = Response::new(Body::Empty);
         *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -476,11 +498,19 @@ async fn run(ctx: &Context, req: &Request) -> (&'static str, Response<Body>) {
     }
     let mut pattern = "unmatched";
     let result = async {
-        let api_req = ApiRequest::from_lambda(req)?;
+        let mut api_req = ApiRequest::from_lambda(req, request_id)?;
         let route = route(&api_req.method, &api_req.segments)?;
         pattern = route.pattern();
+        if let (Some(auth), false) = (&ctx.auth, route == Route::Health) {
+            api_req.caller = Some(authorize(auth, req, &route).await?);
+        }
         // Boxed: route futures hold SDK futures and are large.
-        Box::pin(dispatch(ctx, &route, &api_req)).await
+        tokio::time::timeout(
+            ctx.settings.limits.request_timeout,
+            Box::pin(dispatch(ctx, &route, &api_req)),
+        )
+        .await
+        .map_err(|_| ApiError::Unavailable("request deadline passed".into()))?
     }
     .await;
     let resp = match result {
@@ -489,10 +519,35 @@ async fn run(ctx: &Context, req: &Request) -> (&'static str, Response<Body>) {
             if err.status().is_server_error() {
                 tracing::error!(route = pattern, error = %err, "request failed");
             }
-            json_response(err.status(), &err.body())
+            let mut resp = json_response(err.status(), &err.body());
+            for (name, value) in err.headers() {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, value);
+                }
+            }
+            resp
         }
     };
     (pattern, resp)
+}
+
+/// The verified caller of a request, allowed to use `route`.
+async fn authorize(auth: &Authenticator, req: &Request, route: &Route) -> ApiResult<Caller> {
+    let header = req.headers().get("authorization").map(HeaderValue::as_bytes);
+    let caller = auth.authenticate(header).await.map_err(|rejection| {
+        tracing::info!(
+            route = route.pattern(),
+            reason = rejection.reason(),
+            "request not authenticated"
+        );
+        ApiError::from(rejection)
+    })?;
+    if route.admin_only() && !caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "This action needs the admin group".into(),
+        ));
+    }
+    Ok(caller)
 }
 
 /// The handler the Lambda runtime, the local server and the tests all call.
@@ -503,9 +558,15 @@ pub async fn handle(ctx: &Context, req: Request) -> Response<Body> {
 /// [`handle`], also returning the AWS calls the request made.
 pub async fn handle_counted(ctx: &Context, req: Request) -> (Response<Body>, CallCounts) {
     let started = Instant::now();
-    let ((pattern, mut resp), calls) = aws_calls::scope(Box::pin(run(ctx, &req))).await;
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ((pattern, mut resp), calls) =
+        aws_calls::scope(Box::pin(run(ctx, &req, &request_id))).await;
     add_cors(ctx, &mut resp);
-    log_request(&req, pattern, resp.status(), started, &calls);
+    log_request(&request_id, pattern, resp.status(), started, &calls);
     (resp, calls)
 }
 
@@ -524,22 +585,17 @@ fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
     );
     headers.insert(
         "access-control-expose-headers",
-        HeaderValue::from_static("x-next-cursor"),
+        HeaderValue::from_static("x-next-cursor,retry-after,www-authenticate"),
     );
 }
 
 fn log_request(
-    req: &Request,
+    request_id: &str,
     pattern: &str,
     status: StatusCode,
     started: Instant,
     calls: &CallCounts,
 ) {
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     tracing::info!(
         request_id = %request_id,
         route = pattern,

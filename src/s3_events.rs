@@ -9,6 +9,7 @@
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use percent_encoding::percent_decode_str;
 
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::documents::record::{Change, DocumentsRecord};
 use crate::documents::{self, AttachInput, Category};
@@ -83,6 +84,9 @@ pub async fn ingest(ctx: &Context, event: &S3Event) -> IngestReport {
     report
 }
 
+/// Who the audit ledger names for documents attached by the ingest.
+pub const INGEST_ACTOR: &str = "system:s3-ingest";
+
 async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome, ApiError> {
     if !record
         .event_name
@@ -124,11 +128,17 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         Err(err) => return Err(err),
     };
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
+    let request_id = uuid::Uuid::new_v4().to_string();
     let input = AttachInput {
+        audit: Audit::by(INGEST_ACTOR, &request_id, "documents.attach"),
         uploaded_by: meta("uploaded-by"),
         mrn: meta("mrn").or(resolved.patient.active_reg_mrn.clone()),
         scheme: meta("scheme").or(resolved.patient.active_scheme.clone()),
-        ..Default::default()
+        caption: None,
+        stamp: None,
+        replace_oldest: false,
+        mime_type: None,
+        size: None,
     };
     let (_, change) =
         documents::attach_object(ctx, &uid, record, category, &key, &object, input).await?;

@@ -8,6 +8,7 @@ pub mod record;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -123,8 +124,10 @@ fn check_key(uid: &str, key: &str, category: Category) -> ApiResult<()> {
 }
 
 /// Provenance of an attach: who and what, beyond the key.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct AttachInput {
+    /// The audit entry written with the change (the key is added to it).
+    pub audit: Audit,
     pub uploaded_by: Option<String>,
     pub caption: Option<String>,
     pub stamp: Option<Stamp>,
@@ -158,7 +161,8 @@ pub async fn attach_object(
         mrn: input.mrn,
         scheme: input.scheme,
     };
-    record::modify(ctx, uid, category, Some(record), |list| {
+    let audit = input.audit.keys([key]);
+    record::modify(ctx, uid, category, Some(record), &audit, |list| {
         record::attach_entry(list, category, &entry, input.replace_oldest)
     })
     .await
@@ -187,13 +191,14 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         }) if !label.trim().is_empty() => Some(Stamp {
             label: label.trim().to_string(),
             stamped_at: stamped_at.or(Some(now)),
-            stamped_by: stamped_by.or_else(|| body.uploaded_by.clone()),
+            stamped_by: req.attributed(stamped_by.or_else(|| body.uploaded_by.clone())),
         }),
         Some(_) => return Err(ApiError::bad_request("stamp.label is required")),
         None => None,
     };
     let input = AttachInput {
-        uploaded_by: body.uploaded_by,
+        audit: Audit::of(req, "documents.attach"),
+        uploaded_by: req.attributed(body.uploaded_by),
         caption: body.caption,
         stamp,
         replace_oldest: body.replace_oldest.unwrap_or(false),
@@ -223,7 +228,8 @@ pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
     let (patient, record) = load(ctx, id).await?;
     let uid = patient.uid().to_string();
-    let (record, _) = record::modify(ctx, &uid, category, Some(record), |list| {
+    let audit = Audit::of(req, "documents.detach").keys([key.as_str()]);
+    let (record, _) = record::modify(ctx, &uid, category, Some(record), &audit, |list| {
         record::detach_entry(list, &key)
     })
     .await?;

@@ -9,12 +9,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use aws_sdk_dynamodb::types::Update;
+
 use super::category::Category;
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
-use crate::store::{self, Item};
+use crate::store::{self, tx, Item};
 
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -166,6 +169,7 @@ pub async fn modify<F>(
     uid: &str,
     category: Category,
     mut first: Option<Option<DocumentsRecord>>,
+    audit: &Audit,
     change: F,
 ) -> ApiResult<(DocumentsRecord, Change)>
 where
@@ -187,7 +191,7 @@ where
         record.version = expected + 1;
         record.updated_at = Some(now.clone());
         record.created_at.get_or_insert(now.clone());
-        match write(ctx, uid, category, &record, expected, &now).await {
+        match write(ctx, uid, category, &record, expected, &now, audit).await {
             Ok(()) => return Ok((record, Change::Applied)),
             Err(WriteError::Conflict) => {
                 // Lost the race: wait a little (jittered, growing) and re-read.
@@ -212,7 +216,8 @@ enum WriteError {
     Api(ApiError),
 }
 
-/// One UpdateItem of the changed list, the version and the timestamps.
+/// One transaction: the update of the changed list, the version and the
+/// timestamps, and the audit item.
 async fn write(
     ctx: &Context,
     uid: &str,
@@ -220,6 +225,7 @@ async fn write(
     record: &DocumentsRecord,
     expected: u64,
     now: &str,
+    audit: &Audit,
 ) -> Result<(), WriteError> {
     let list = store::to_attr(record.list(category)).map_err(WriteError::Api)?;
     let mut values: HashMap<String, _> = HashMap::from([
@@ -244,9 +250,7 @@ async fn write(
         );
         "#version = :expected"
     };
-    let result = ctx
-        .ddb
-        .update_item()
+    let update = Update::builder()
         .table_name(ctx.table())
         .set_key(Some(store::key(keys::patient_pk(uid), keys::DOCS_SK)))
         .update_expression("SET #list = :list, #version = :next, updated_at = :now, created_at = if_not_exists(created_at, :now)")
@@ -254,6 +258,18 @@ async fn write(
         .expression_attribute_names("#list", category.name())
         .expression_attribute_names("#version", "version")
         .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| WriteError::Api(ApiError::Internal(format!("documents update: {e}"))))?;
+    let audit = audit
+        .clone()
+        .target(category.name())
+        .tx_item(ctx.table(), uid)
+        .map_err(WriteError::Api)?;
+    let result = ctx
+        .ddb
+        .transact_write_items()
+        .transact_items(tx::update(update))
+        .transact_items(audit)
         .send()
         .await;
     match result {

@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
@@ -79,6 +80,10 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .filter(|k| !failed.contains(k.as_str()))
         .collect();
 
+    Audit::of(req, "files.delete")
+        .keys(deleted.iter().map(|k| k.as_str()))
+        .write(ctx, patient.uid())
+        .await?;
     let mut invalidation_id = None;
     let mut warning = None;
     if let (Some(dist), true) = (

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
@@ -28,6 +29,10 @@ pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiR
         return Err(ApiError::not_found("File not found"));
     }
     let url = s3_objects::presign_get(ctx, &key).await?;
+    Audit::of(req, "files.presign-download")
+        .keys([key.as_str()])
+        .write(ctx, patient.uid())
+        .await?;
     Ok(Reply::ok(json!({
         "url": url,
         "method": "GET",

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
@@ -87,6 +88,7 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         .await?;
     let presign = req.flag("presign");
     let mut items = Vec::new();
+    let mut presigned = Vec::new();
     let mut last_key = None;
     for obj in out.contents() {
         let Some(key) = obj.key() else { continue };
@@ -101,6 +103,7 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         if presign {
             match s3_objects::presign_get(ctx, key).await {
                 Ok(url) => {
+                    presigned.push(key.to_string());
                     item["url"] = json!(url);
                     item["expiresIn"] = json!(ctx.settings.presign_expires.as_secs());
                 }
@@ -111,6 +114,12 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
             }
         }
         items.push(item);
+    }
+    if !presigned.is_empty() {
+        Audit::of(req, "files.list-presign")
+            .keys(presigned)
+            .write(ctx, patient.uid())
+            .await?;
     }
     let next_cursor = if out.is_truncated().unwrap_or(false) {
         last_key.map(|k| URL_SAFE_NO_PAD.encode(k))
@@ -154,7 +163,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<HashMap<_, _>>(),
-            body: vec![],
+            ..Default::default()
         }
     }
 

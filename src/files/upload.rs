@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +16,13 @@ use crate::http::{ApiRequest, Reply};
 use crate::patients::{self, PatientItem};
 use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
 use crate::s3_objects;
+
+/// Percent-encoded in metadata values: all but letters, digits and `-._~`.
+const HEADER_UNSAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -187,13 +195,18 @@ pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiRes
         plan.content_type
     };
 
-    let put = s3_objects::presign_put(
-        ctx,
-        &key,
-        content_type,
-        plan.metadata(&patient).into_iter().collect(),
-    )
-    .await?;
+    let mut metadata = plan.metadata(&patient);
+    if let Some(caller) = &req.caller {
+        // Signed into the URL: the ingest credits the upload to this subject.
+        let subject = utf8_percent_encode(&caller.subject, HEADER_UNSAFE).to_string();
+        metadata.insert("uploaded-by".to_string(), subject);
+    }
+    let put =
+        s3_objects::presign_put(ctx, &key, content_type, metadata.into_iter().collect()).await?;
+    Audit::of(req, "files.presign-upload")
+        .keys([key.as_str()])
+        .write(ctx, patient.uid())
+        .await?;
     let mut headers: serde_json::Map<String, serde_json::Value> = put
         .headers
         .into_iter()

@@ -92,7 +92,9 @@ struct CreateBody {
 /// `POST /patients/{id}/notes`
 pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: CreateBody = req.json()?;
-    let author_id = key_text(&required(&body.author_id, "authorId")?, "authorId")?;
+    // With authentication on the author is the caller, whatever was sent.
+    let author_id = req.attributed(body.author_id);
+    let author_id = key_text(&required(&author_id, "authorId")?, "authorId")?;
     let category = category_of(&required(&body.category, "category")?)?;
     let content = checked_content(&required(&body.content, "content")?)?;
     let patient = patients::resolve(ctx, id).await?;

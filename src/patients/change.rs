@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::model::{PatientItem, FIRST_STATE};
 use super::resolve::resolve_full;
+use crate::audit::Audit;
 use crate::checklists::{self, Rule};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -59,10 +60,29 @@ impl Step {
     }
 }
 
-/// Reads the patient, applies `edit` and writes the result atomically.
-/// Returns the patient as written (or as read, for a no-op) and whether
-/// anything was written.
-pub async fn change<F>(ctx: &Context, id: &str, mut edit: F) -> ApiResult<(PatientItem, bool)>
+/// Bookkeeping attributes left out of the audit's list of fields touched.
+pub const UNAUDITED: [&str; 9] = [
+    "updated_at",
+    "last_updated",
+    "update_counter",
+    "timeline_open_sk",
+    "GSI1PK",
+    "GSI1SK",
+    "GSI3PK",
+    "GSI3SK",
+    "LSI_CUR_MRN",
+];
+
+/// Reads the patient, applies `edit` and writes the result atomically, with
+/// its audit item (`audit`, plus the fields the write touched). Returns the
+/// patient as written (or as read, for a no-op) and whether anything was
+/// written.
+pub async fn change<F>(
+    ctx: &Context,
+    id: &str,
+    audit: &Audit,
+    mut edit: F,
+) -> ApiResult<(PatientItem, bool)>
 where
     F: FnMut(&mut PatientItem, &str) -> ApiResult<Step>,
 {
@@ -127,13 +147,15 @@ where
                 &now,
             )?);
         }
-        items.push(meta_update(
-            ctx.table(),
-            &before,
-            &mut patient,
-            read_counter,
-            &now,
-        )?);
+        let (update, touched) = meta_update(ctx.table(), &before, &mut patient, read_counter, &now)?;
+        items.push(update);
+        let touched = touched.into_iter().filter(|f| !UNAUDITED.contains(&f.as_str()));
+        items.push(
+            audit
+                .clone()
+                .fields(touched)
+                .tx_item(ctx.table(), patient.uid())?,
+        );
 
         let result = ctx
             .ddb
@@ -214,21 +236,23 @@ fn transition_items(
 }
 
 /// The patient item's write: only the attributes that changed (so attributes
-/// this code does not model survive), guarded by the counter read and bumping it.
+/// this code does not model survive), guarded by the counter read and bumping
+/// it. Also returns the names of the attributes it changes.
 fn meta_update(
     table: &str,
     before: &Item,
     patient: &mut PatientItem,
     read_counter: u64,
     now: &str,
-) -> ApiResult<TransactWriteItem> {
+) -> ApiResult<(TransactWriteItem, Vec<String>)> {
     patient.update_counter = read_counter + 1;
     patient.updated_at = Some(now.to_string());
     patient.last_updated = Some(now.to_string());
     patient.sync_index_keys();
     let after = store::to_item(patient)?;
-    let mut e =
-        item_update::expression(&item_update::Changes::between(before, &after), before, &[]);
+    let changes = item_update::Changes::between(before, &after);
+    let touched = changes.names();
+    let mut e = item_update::expression(&changes, before, &[]);
     // Records written before the counter existed count as 0.
     let counter = if read_counter == 0 {
         "(attribute_not_exists(#counter) OR #counter = :read)"
@@ -252,5 +276,5 @@ fn meta_update(
         .set_expression_attribute_values(Some(e.values))
         .build()
         .map_err(|e| ApiError::Internal(format!("patient update: {e}")))?;
-    Ok(tx::update(update))
+    Ok((tx::update(update), touched))
 }

@@ -4,8 +4,10 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::change::UNAUDITED;
 use super::fields::{key_text, required, EpisodeFields, PersonFields};
 use super::model::{MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -73,7 +75,7 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         now: &now,
         mrn: Some(mrn.clone()),
         scheme: Some(scheme),
-        actor_id: None,
+        actor_id: req.attributed(None),
         notes: None,
     });
     patient.current_state = Some(state.clone());
@@ -83,12 +85,20 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
 
     let table = ctx.table();
     let pointer = MrnPointer::new(&mrn, &patient);
+    let patient_item = store::to_item(&patient)?;
+    let mut fields: Vec<&String> = patient_item
+        .keys()
+        .filter(|f| !matches!(f.as_str(), "PK" | "SK") && !UNAUDITED.contains(&f.as_str()))
+        .collect();
+    fields.sort();
+    let audit = Audit::of(req, "patient.create").fields(fields);
     let result = ctx
         .ddb
         .transact_write_items()
-        .transact_items(tx::put_new(table, store::to_item(&patient)?)?)
+        .transact_items(tx::put_new(table, patient_item.clone())?)
         .transact_items(tx::put_new(table, store::to_item(&row)?)?)
         .transact_items(tx::put_new(table, store::to_item(&pointer)?)?)
+        .transact_items(audit.tx_item(table, &uid)?)
         .send()
         .await;
     if let Err(err) = result {

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::change::{change, Extra, Step, Transition};
 use super::fields::{key_text, required, EpisodeFields};
 use super::model::{unknown_scheme, MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -68,7 +69,9 @@ pub async fn switch(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         None => FIRST_STATE.to_string(),
     };
     let table = ctx.table().to_string();
-    let (patient, _) = change(ctx, id, |patient, now| {
+    let actor_id = req.attributed(body.actor_id.clone());
+    let audit = Audit::of(req, "patient.registration");
+    let (patient, _) = change(ctx, id, &audit, |patient, now| {
         body.episode.apply(patient)?;
         if patient.active_reg_mrn.as_deref() == Some(mrn.as_str()) {
             // Same registration: only its scheme and episode fields change.
@@ -86,7 +89,7 @@ pub async fn switch(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
             &mrn,
             &scheme,
             &first_state,
-            body.actor_id.clone(),
+            actor_id.clone(),
         )
     })
     .await?;
@@ -153,7 +156,8 @@ pub fn latest(history: &[MrnEntry]) -> Option<&MrnEntry> {
 
 pub async fn replace_history(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let history = parse_history(req)?;
-    let (patient, _) = change(ctx, id, |patient, _now| {
+    let audit = Audit::of(req, "patient.mrn-history");
+    let (patient, _) = change(ctx, id, &audit, |patient, _now| {
         let active = patient.active_reg_mrn.clone().unwrap_or_default();
         if !history.iter().any(|e| e.mrn == active) {
             return Err(ApiError::bad_request(format!(
@@ -172,7 +176,9 @@ pub async fn replace_history(ctx: &Context, id: &str, req: &ApiRequest) -> ApiRe
 pub async fn overwrite(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let history = parse_history(req)?;
     let table = ctx.table().to_string();
-    let (patient, _) = change(ctx, id, |patient, _now| {
+    let actor_id = req.attributed(None);
+    let audit = Audit::of(req, "patient.mrn-overwrite");
+    let (patient, _) = change(ctx, id, &audit, |patient, _now| {
         patient.mrn_history = history.clone();
         let Some(newest) = latest(&history).cloned() else {
             return Ok(Step::fields_only());
@@ -186,7 +192,14 @@ pub async fn overwrite(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<R
             .current_state
             .clone()
             .unwrap_or_else(|| FIRST_STATE.to_string());
-        switch_to(&table, patient, &newest.mrn, &newest.scheme, &state, None)
+        switch_to(
+            &table,
+            patient,
+            &newest.mrn,
+            &newest.scheme,
+            &state,
+            actor_id.clone(),
+        )
     })
     .await?;
     Ok(Reply::ok(

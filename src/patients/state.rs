@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::change::{change, Step, Transition};
 use super::fields::key_text;
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
@@ -24,7 +25,8 @@ pub struct StateFields {
 
 impl StateFields {
     /// The transition these fields ask for, if any (`None`: no `currentState`).
-    pub fn transition(&self) -> ApiResult<Option<Transition>> {
+    /// With authentication on, the actor is the caller.
+    pub fn transition(&self, req: &ApiRequest) -> ApiResult<Option<Transition>> {
         let Some(to) = &self.current_state else {
             return Ok(None);
         };
@@ -32,7 +34,7 @@ impl StateFields {
             to: key_text(to, "currentState")?,
             checklist_in_done: self.checklist_in_done.clone().unwrap_or_default(),
             checklist_out_done: self.checklist_out_done.clone().unwrap_or_default(),
-            actor_id: self.actor_id.clone(),
+            actor_id: req.attributed(self.actor_id.clone()),
             notes: self.timeline_notes.clone(),
             force: self.force.unwrap_or(false),
             enforce_rules: true,
@@ -43,9 +45,10 @@ impl StateFields {
 pub async fn patch_state(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: StateFields = req.json()?;
     let transition = body
-        .transition()?
+        .transition(req)?
         .ok_or_else(|| ApiError::bad_request("currentState is required"))?;
-    let (patient, written) = change(ctx, id, |patient, _now| {
+    let audit = Audit::of(req, "patient.state");
+    let (patient, written) = change(ctx, id, &audit, |patient, _now| {
         if patient.current_state.as_deref() == Some(transition.to.as_str()) {
             return Ok(Step::NoOp);
         }

@@ -9,6 +9,7 @@ use super::change::{change, Step};
 use super::fields::{EpisodeFields, PersonFields};
 use super::model::STATUS_INACTIVE;
 use super::state::StateFields;
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
@@ -26,13 +27,14 @@ struct UpdateBody {
 
 pub async fn put(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: UpdateBody = req.json()?;
-    let transition = body.state.transition()?;
+    let transition = body.state.transition(req)?;
     if body.person.is_empty() && body.episode.is_empty() && transition.is_none() {
         return Err(ApiError::bad_request(
             "Nothing to update: send at least one patient field",
         ));
     }
-    let (patient, _) = change(ctx, id, |patient, _now| {
+    let audit = Audit::of(req, "patient.update");
+    let (patient, _) = change(ctx, id, &audit, |patient, _now| {
         body.person.apply(patient)?;
         body.episode.apply(patient)?;
         let transition = transition
@@ -49,8 +51,9 @@ pub async fn put(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
     ))
 }
 
-pub async fn delete(ctx: &Context, id: &str) -> ApiResult<Reply> {
-    let (patient, _) = change(ctx, id, |patient, _now| {
+pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let audit = Audit::of(req, "patient.delete");
+    let (patient, _) = change(ctx, id, &audit, |patient, _now| {
         if !patient.is_active() {
             return Ok(Step::NoOp);
         }

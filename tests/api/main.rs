@@ -2,12 +2,18 @@
 //! 127.0.0.1 (see `support`). One binary, so it compiles once.
 #![recursion_limit = "256"]
 
+mod audit;
+mod auth;
 mod checklists;
 mod doctors;
 mod documents;
 mod events;
 mod files;
+mod fault_proxy;
+mod faults;
 mod flow;
+mod fuzz;
+mod jwt;
 mod lifecycle;
 mod meds;
 mod notes;

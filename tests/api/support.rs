@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use hms::aws_calls::CallCounts;
-use hms::context::{Endpoints, Settings};
+use hms::context::{Endpoints, Limits, Settings};
 use hms::Context;
 use lambda_http::http::{Method, Request};
 use lambda_http::Body;
@@ -186,7 +186,22 @@ fn settings_lookup(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     }
 }
 
-fn build_context(emulators: &Emulators, settings: Settings) -> Context {
+/// The suite runs many tests at once against one emulator that answers one
+/// request at a time: production's time bounds would cut slow answers off.
+/// The fault tests use tight bounds of their own.
+fn patient_limits() -> Limits {
+    Limits {
+        attempt_timeout: Duration::from_secs(60),
+        operation_timeout: Duration::from_secs(120),
+        request_timeout: Duration::from_secs(300),
+        ..Limits::default()
+    }
+}
+
+fn build_context(emulators: &Emulators, mut settings: Settings) -> Context {
+    if settings.limits == Limits::default() {
+        settings.limits = patient_limits();
+    }
     let endpoints = Endpoints {
         dynamodb: Some(emulators.dynamodb.clone()),
         s3: Some(emulators.s3.clone()),
@@ -217,6 +232,43 @@ impl App {
     pub fn with_env(extra: &[(&str, &str)]) -> Self {
         let ctx = build_context(emulators(), Settings::from_lookup(settings_lookup(extra)));
         Self { ctx }
+    }
+
+    /// Settings as the suite builds them, plus `extra` variables.
+    pub fn settings(extra: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(settings_lookup(extra))
+    }
+
+    /// With settings and endpoints of the test's own (e.g. a fault proxy).
+    pub fn with_endpoints(settings: Settings, dynamodb: &str, s3: &str) -> Self {
+        emulators();
+        let endpoints = Endpoints {
+            dynamodb: Some(dynamodb.to_string()),
+            s3: Some(s3.to_string()),
+            cloudfront: Some(dynamodb.to_string()),
+        };
+        Self {
+            ctx: Context::build(&sdk_config(), settings, &endpoints, true),
+        }
+    }
+
+    /// A request with `Authorization: Bearer {token}` when a token is given.
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
+        self.send(req.body(body).expect("request")).await
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {

@@ -1,0 +1,180 @@
+//! The audit ledger: one append-only item per access to or change of a
+//! patient's record (who, what, which keys or fields, request id, time),
+//! under `AUDIT#{uid}`. A DynamoDB change writes its audit item in the same
+//! transaction, so a failed change leaves none; an access that writes nothing
+//! else (a presigned URL) is recorded before its answer is given.
+//!
+//! Items hold S3 keys and field *names*, never field values.
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::context::Context;
+use crate::error::ApiResult;
+use crate::http::{ApiRequest, Reply};
+use crate::paging::{self, PageQuery};
+use crate::store::{self, tx};
+use crate::{clock, keys, patients};
+
+/// What an audit item records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub action: &'static str,
+    pub actor: String,
+    pub request_id: String,
+    pub keys: Vec<String>,
+    pub fields: Vec<String>,
+    /// The entity acted on inside the record (e.g. `note:{id}`, a category).
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    patient_uid: String,
+    action: String,
+    actor: String,
+    request_id: String,
+    at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+}
+
+impl Audit {
+    /// An action of the request's caller.
+    pub fn of(req: &ApiRequest, action: &'static str) -> Self {
+        Self::by(req.actor(), &req.request_id, action)
+    }
+
+    /// An action of a named actor (e.g. the S3 event ingest).
+    pub fn by(actor: &str, request_id: &str, action: &'static str) -> Self {
+        Self {
+            action,
+            actor: actor.to_string(),
+            request_id: request_id.to_string(),
+            keys: Vec::new(),
+            fields: Vec::new(),
+            target: None,
+        }
+    }
+
+    pub fn keys(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn fields(mut self, fields: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.fields.extend(fields.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    fn item(&self, uid: &str) -> ApiResult<store::Item> {
+        let id = clock::new_id();
+        store::to_item(&AuditItem {
+            pk: keys::audit_pk(uid),
+            sk: keys::audit_sk(&id),
+            patient_uid: uid.to_string(),
+            action: self.action.to_string(),
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+            at: clock::now_rfc3339(),
+            keys: self.keys.clone(),
+            fields: self.fields.clone(),
+            target: self.target.clone(),
+        })
+    }
+
+    /// The audit item as a transaction member (never overwrites an entry).
+    pub fn tx_item(&self, table: &str, uid: &str) -> ApiResult<TransactWriteItem> {
+        tx::put_new(table, self.item(uid)?)
+    }
+
+    /// Writes the audit item on its own, for accesses that change nothing.
+    pub async fn write(&self, ctx: &Context, uid: &str) -> ApiResult<()> {
+        ctx.ddb
+            .put_item()
+            .table_name(ctx.table())
+            .set_item(Some(self.item(uid)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// `GET /patients/{id}/audit`: newest first, `?limit=` (default 50, at most
+/// 200) and `?cursor=` from the previous page's `nextCursor`.
+pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let limit = req.limit(50, 200)?;
+    let patient = patients::resolve(ctx, id).await?;
+    let query = PageQuery {
+        pk: keys::audit_pk(patient.uid()),
+        sk_prefix: keys::AUDIT_PREFIX,
+        newest_first: true,
+        filter: None,
+    };
+    let page = paging::query_page(ctx, &query, limit, req.query("cursor")).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|item| store::from_item::<AuditItem>(item).map(|a| to_json(&a)))
+        .collect::<ApiResult<Vec<Value>>>()?;
+    Ok(Reply::ok(
+        json!({"items": items, "nextCursor": page.next_cursor}),
+    ))
+}
+
+fn to_json(a: &AuditItem) -> Value {
+    json!({
+        "id": a.sk.strip_prefix(keys::AUDIT_PREFIX).unwrap_or(&a.sk),
+        "at": a.at,
+        "actor": a.actor,
+        "action": a.action,
+        "requestId": a.request_id,
+        "keys": a.keys,
+        "fields": a.fields,
+        "target": a.target,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[test]
+    fn an_audit_item_names_who_what_and_when_but_no_values() {
+        let req = ApiRequest {
+            request_id: "req-1".into(),
+            ..Default::default()
+        };
+        let audit = Audit::of(&req, "patient.update").fields(["name", "ward"]);
+        let item = audit.item("u1").unwrap();
+        let s = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(v)) => v.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(s("PK"), "AUDIT#u1");
+        assert!(s("SK").starts_with("AT#"));
+        assert_eq!(s("actor"), "anonymous");
+        assert_eq!(s("action"), "patient.update");
+        assert_eq!(s("request_id"), "req-1");
+        assert!(matches!(item.get("fields"), Some(AttributeValue::L(l)) if l.len() == 2));
+        assert!(!item.contains_key("keys"));
+        // Two entries of one request never share a key.
+        assert_ne!(audit.item("u1").unwrap()["SK"], item["SK"]);
+    }
+}

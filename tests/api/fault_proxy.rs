@@ -1,0 +1,198 @@
+//! A loopback proxy in front of an emulator that fails chosen operations:
+//! throttling, a 500, or a slow answer. Everything else is forwarded byte for
+//! byte (so S3 signatures, which cover the Host header, stay valid).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// 400 ThrottlingException (DynamoDB's JSON protocol).
+    Throttle,
+    /// 500 with an S3/DynamoDB-shaped error body.
+    ServerError,
+    /// Forward, but only after this long.
+    Slow(Duration),
+}
+
+/// Which requests a fault applies to: a DynamoDB operation (`X-Amz-Target`
+/// suffix) or an HTTP method (S3: `HEAD` is HeadObject).
+#[derive(Clone, Debug)]
+pub enum Match {
+    Operation(&'static str),
+    Method(&'static str),
+}
+
+struct Rule {
+    on: Match,
+    fault: Fault,
+}
+
+pub struct FaultProxy {
+    pub url: String,
+    rule: Arc<Mutex<Option<Rule>>>,
+    faulted: Arc<AtomicUsize>,
+}
+
+struct Request {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    fn method(&self) -> &str {
+        self.head.split(' ').next().unwrap_or("")
+    }
+
+    fn matches(&self, on: &Match) -> bool {
+        match on {
+            Match::Operation(op) => self
+                .header("x-amz-target")
+                .is_some_and(|t| t.rsplit('.').next() == Some(op)),
+            Match::Method(m) => self.method() == *m,
+        }
+    }
+
+    /// The request as sent, asking the upstream to close after answering.
+    fn bytes_closing(&self) -> Vec<u8> {
+        let mut head: Vec<&str> = self
+            .head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
+        head.retain(|l| !l.is_empty());
+        let mut out = head.join("\r\n").into_bytes();
+        out.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut body = data[head_end + 4..].to_vec();
+    let req = Request {
+        head,
+        body: Vec::new(),
+    };
+    let length: usize = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while body.len() < length {
+        let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
+        body.extend_from_slice(&buf[..n]);
+    }
+    Some(Request { body, ..req })
+}
+
+fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
+    let reply = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(reply.as_bytes()).ok();
+}
+
+fn forward(req: &Request, upstream: &str, client: &mut TcpStream) {
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        return;
+    };
+    if up.write_all(&req.bytes_closing()).is_err() {
+        return;
+    }
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer).ok();
+    client.write_all(&answer).ok();
+}
+
+fn serve(mut client: TcpStream, upstream: &str, rule: &Mutex<Option<Rule>>, faulted: &AtomicUsize) {
+    let Some(req) = read_request(&mut client) else {
+        return;
+    };
+    let fault = rule
+        .lock()
+        .ok()
+        .and_then(|r| r.as_ref().filter(|r| req.matches(&r.on)).map(|r| r.fault));
+    if fault.is_some() {
+        faulted.fetch_add(1, Ordering::SeqCst);
+    }
+    let is_dynamodb = req.header("x-amz-target").is_some();
+    match fault {
+        None => forward(&req, upstream, &mut client),
+        Some(Fault::Slow(delay)) => {
+            std::thread::sleep(delay);
+            forward(&req, upstream, &mut client);
+        }
+        Some(Fault::Throttle) => respond(
+            &mut client,
+            "400 Bad Request",
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+        ),
+        Some(Fault::ServerError) if is_dynamodb => respond(
+            &mut client,
+            "500 Internal Server Error",
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
+        ),
+        Some(Fault::ServerError) => respond(
+            &mut client,
+            "500 Internal Server Error",
+            "application/xml",
+            "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+        ),
+    }
+}
+
+impl FaultProxy {
+    /// A proxy to `upstream` (`http://127.0.0.1:port`), passing everything.
+    pub fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let rule: Arc<Mutex<Option<Rule>>> = Arc::new(Mutex::new(None));
+        let faulted = Arc::new(AtomicUsize::new(0));
+        let (r, f) = (rule.clone(), faulted.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (r, f, upstream) = (r.clone(), f.clone(), upstream.clone());
+                std::thread::spawn(move || serve(client, &upstream, &r, &f));
+            }
+        });
+        Self { url, rule, faulted }
+    }
+
+    /// From now on, `fault` for requests matching `on`.
+    pub fn fail(&self, on: Match, fault: Fault) {
+        *self.rule.lock().expect("rule") = Some(Rule { on, fault });
+    }
+
+    pub fn heal(&self) {
+        *self.rule.lock().expect("rule") = None;
+    }
+
+    /// Requests the fault applied to so far.
+    pub fn faulted(&self) -> usize {
+        self.faulted.load(Ordering::SeqCst)
+    }
+}

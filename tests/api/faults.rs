@@ -1,0 +1,196 @@
+//! Failing dependencies: throttling, 5xx and slow answers from DynamoDB and
+//! S3 (through the fault proxy) give a 503 with Retry-After, within the time
+//! bounds, and never a partial change.
+
+use std::time::{Duration, Instant};
+
+use hms::context::Limits;
+use serde_json::{json, Value};
+
+use crate::fault_proxy::{Fault, FaultProxy, Match};
+use crate::support::{emulators, unique, App, Reply};
+
+/// Tight bounds: two attempts per call, short back-off and timeouts.
+fn tight() -> Limits {
+    Limits {
+        attempt_timeout: Duration::from_millis(800),
+        operation_timeout: Duration::from_secs(2),
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(10),
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+/// An app whose DynamoDB (`ddb: true`) or S3 calls pass through a proxy.
+fn app_behind(proxy: &FaultProxy, ddb: bool) -> App {
+    let mut settings = App::settings(&[]);
+    settings.limits = tight();
+    let e = emulators();
+    if ddb {
+        App::with_endpoints(settings, &proxy.url, &e.s3)
+    } else {
+        App::with_endpoints(settings, &e.dynamodb, &proxy.url)
+    }
+}
+
+fn assert_unavailable(r: &Reply) {
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    let retry = r
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    assert!(retry.is_some_and(|s| s >= 1), "Retry-After: {retry:?}");
+    assert!(r.body["error"].is_string());
+}
+
+async fn audit_len(app: &App, uid: &str) -> usize {
+    let r = app.get(&format!("/patients/{uid}/audit?limit=200")).await;
+    r.body["items"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_throttled_state_change_is_503_and_writes_nothing() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let before = app.get(&format!("/patients/{uid}")).await.body;
+    let audit_before = audit_len(&app, &uid).await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(Match::Operation("TransactWriteItems"), Fault::Throttle);
+    let r = faulty
+        .call(
+            "PATCH",
+            &format!("/patients/{uid}/state"),
+            Some(json!({"currentState": unique("stage"), "force": true})),
+        )
+        .await;
+    assert_unavailable(&r);
+    assert_eq!(proxy.faulted(), 2, "the SDK retried before giving up");
+    let after = app.get(&format!("/patients/{uid}")).await.body;
+    assert_eq!(after["currentState"], before["currentState"]);
+    assert_eq!(after["updateCounter"], before["updateCounter"]);
+    let timeline = app.get(&format!("/patients/{uid}/timeline")).await.body;
+    assert_eq!(timeline.as_array().map(Vec::len), Some(1));
+    assert_eq!(audit_len(&app, &uid).await, audit_before);
+    // Healed, the same request goes through.
+    proxy.heal();
+    let r = faulty
+        .call(
+            "PATCH",
+            &format!("/patients/{uid}/state"),
+            Some(json!({"currentState": "ward", "force": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_failed_create_leaves_no_trace_and_can_be_retried() {
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(Match::Operation("TransactWriteItems"), Fault::ServerError);
+    let mrn = unique("MRN");
+    let body = json!({"name": "Retry Me", "registration":
+        {"mrn": mrn, "scheme": "GENERAL", "department": "Surgery"}});
+    assert_unavailable(&faulty.post("/patients", body.clone()).await);
+    let app = App::new();
+    assert_eq!(app.get(&format!("/patients/{mrn}")).await.status, 404);
+    proxy.heal();
+    let r = faulty.post("/patients", body).await;
+    assert_eq!(r.status, 201, "the MRN was never taken: {:?}", r.body);
+}
+
+#[tokio::test]
+async fn server_errors_and_throttling_on_reads_are_503() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    for fault in [Fault::ServerError, Fault::Throttle] {
+        proxy.fail(Match::Operation("BatchGetItem"), fault);
+        for path in [
+            format!("/patients/{uid}"),
+            format!("/patients/{uid}/documents"),
+            format!("/patients/{uid}/notes"),
+        ] {
+            assert_unavailable(&faulty.get(&path).await);
+        }
+    }
+    proxy.fail(Match::Operation("Query"), Fault::ServerError);
+    assert_unavailable(&faulty.get("/patients").await);
+    proxy.heal();
+    assert_eq!(faulty.get(&format!("/patients/{uid}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_slow_dependency_is_cut_off_with_a_503() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    let stall = Duration::from_secs(20);
+    proxy.fail(Match::Operation("BatchGetItem"), Fault::Slow(stall));
+    let started = Instant::now();
+    let r = faulty.get(&format!("/patients/{uid}")).await;
+    let took = started.elapsed();
+    assert_unavailable(&r);
+    // Bounded by the SDK's time limits, far below the stalled answer.
+    assert!(took < stall / 2, "answered after {took:?}");
+}
+
+#[tokio::test]
+async fn a_timed_out_transaction_lands_whole_or_not_at_all() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let audit_before = audit_len(&app, &uid).await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    // The write reaches DynamoDB only after the client gave up on it.
+    proxy.fail(
+        Match::Operation("TransactWriteItems"),
+        Fault::Slow(Duration::from_millis(1500)),
+    );
+    let stage = unique("stage");
+    let r = faulty
+        .call(
+            "PATCH",
+            &format!("/patients/{uid}/state"),
+            Some(json!({"currentState": stage, "force": true})),
+        )
+        .await;
+    assert_unavailable(&r);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let patient = app.get(&format!("/patients/{uid}")).await.body;
+    let timeline = app.get(&format!("/patients/{uid}/timeline")).await.body;
+    let rows = timeline.as_array().map_or(0, Vec::len);
+    let audits = audit_len(&app, &uid).await - audit_before;
+    let landed = patient["currentState"] == Value::String(stage.clone());
+    // Either every item of the change is there (once), or none is.
+    if landed {
+        assert_eq!((rows, audits), (2, 1), "{timeline}");
+    } else {
+        assert_eq!((rows, audits), (1, 0), "{timeline}");
+    }
+}
+
+#[tokio::test]
+async fn s3_failures_on_attach_are_503_and_write_nothing() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let audit_before = audit_len(&app, &uid).await;
+    let proxy = FaultProxy::start(&emulators().s3);
+    let faulty = app_behind(&proxy, false);
+    let attach = format!("/patients/{uid}/documents/attach");
+    let body = json!({"category": "lab_reports", "key": key});
+    proxy.fail(Match::Method("HEAD"), Fault::ServerError);
+    assert_unavailable(&faulty.post(&attach, body.clone()).await);
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["labReports"], json!([]), "{docs}");
+    assert_eq!(audit_len(&app, &uid).await, audit_before);
+    // Presigning needs no S3 call, and S3 stays reachable through the proxy.
+    proxy.heal();
+    let r = faulty.post(&attach, body).await;
+    assert_eq!(r.status, 200, "forwarded calls keep valid signatures: {:?}", r.body);
+}
