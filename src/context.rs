@@ -140,12 +140,7 @@ impl Context {
         let s3_endpoint_set = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
-        Self::build(
-            &sdk,
-            settings,
-            &Endpoints::default(),
-            s3_endpoint_set,
-        )
+        Self::build(&sdk, settings, &Endpoints::default(), s3_endpoint_set)
     }
 
     /// Builds the clients. `s3_path_style` is needed by local S3 servers, which

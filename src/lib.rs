@@ -22,6 +22,8 @@ pub mod meds;
 pub mod notes;
 pub mod paging;
 pub mod patients;
+#[cfg(test)]
+mod properties;
 pub mod provision;
 pub mod router;
 pub mod s3_events;

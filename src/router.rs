@@ -533,7 +533,10 @@ async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, R
 
 /// The verified caller of a request, allowed to use `route`.
 async fn authorize(auth: &Authenticator, req: &Request, route: &Route) -> ApiResult<Caller> {
-    let header = req.headers().get("authorization").map(HeaderValue::as_bytes);
+    let header = req
+        .headers()
+        .get("authorization")
+        .map(HeaderValue::as_bytes);
     let caller = auth.authenticate(header).await.map_err(|rejection| {
         tracing::info!(
             route = route.pattern(),

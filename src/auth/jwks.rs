@@ -78,11 +78,7 @@ impl KeyStore {
     }
 
     fn lookup(&self, kid: &str, alg: Algorithm) -> Result<Option<DecodingKey>, Rejection> {
-        let keys = self
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
         match keys.get(kid) {
             Some((key_alg, key)) if *key_alg == alg => Ok(Some(key.clone())),
             // A key of another type than the token claims: never try it.

@@ -36,8 +36,8 @@ impl AuthSettings {
     /// `None` when `AUTH_ISSUER` is unset: authentication is off.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let issuer = get("AUTH_ISSUER")?.trim_end_matches('/').to_string();
-        let jwks_url = get("AUTH_JWKS_URL")
-            .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+        let jwks_url =
+            get("AUTH_JWKS_URL").unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
         let min_refresh = get("AUTH_JWKS_MIN_REFRESH_SEC")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(DEFAULT_REFRESH_SECS);
@@ -232,7 +232,10 @@ mod tests {
     fn only_bearer_headers_carry_a_token() {
         assert_eq!(bearer_token(b"Bearer abc.def.ghi"), Ok("abc.def.ghi"));
         assert_eq!(bearer_token(b"bearer  abc "), Ok("abc"));
-        assert_eq!(bearer_token(b"Basic dXNlcjpwdw=="), Err(Rejection::NotBearer));
+        assert_eq!(
+            bearer_token(b"Basic dXNlcjpwdw=="),
+            Err(Rejection::NotBearer)
+        );
         assert_eq!(bearer_token(b"Bearer"), Err(Rejection::NotBearer));
         assert_eq!(bearer_token(b"Bearer  "), Err(Rejection::NotBearer));
         assert_eq!(bearer_token(&[0xff, 0xfe]), Err(Rejection::NotBearer));

@@ -63,6 +63,11 @@ pub fn valid_ref_id(id: &str) -> bool {
 }
 
 impl UploadPlan {
+    /// The plan a request body asks for; anything invalid is a 400.
+    pub fn from_request(req: &ApiRequest) -> ApiResult<Self> {
+        Self::from_body(req.json()?)
+    }
+
     fn from_body(body: UploadBody) -> ApiResult<Self> {
         let filename = body
             .filename
@@ -171,7 +176,7 @@ impl UploadPlan {
 }
 
 pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
-    let plan = UploadPlan::from_body(req.json()?)?;
+    let plan = UploadPlan::from_request(req)?;
     ctx.bucket()?;
     let patient = patients::resolve(ctx, id).await?;
 

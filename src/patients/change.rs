@@ -147,9 +147,12 @@ where
                 &now,
             )?);
         }
-        let (update, touched) = meta_update(ctx.table(), &before, &mut patient, read_counter, &now)?;
+        let (update, touched) =
+            meta_update(ctx.table(), &before, &mut patient, read_counter, &now)?;
         items.push(update);
-        let touched = touched.into_iter().filter(|f| !UNAUDITED.contains(&f.as_str()));
+        let touched = touched
+            .into_iter()
+            .filter(|f| !UNAUDITED.contains(&f.as_str()));
         items.push(
             audit
                 .clone()

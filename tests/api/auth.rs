@@ -191,15 +191,20 @@ async fn the_subject_overrides_client_sent_names() {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["headers"]["x-amz-meta-uploaded-by"], "dr-real");
-    assert_eq!(put_presigned(&r.body, b"\xff\xd8lab\xff\xd9", None).await, 200);
+    assert_eq!(
+        put_presigned(&r.body, b"\xff\xd8lab\xff\xd9", None).await,
+        200
+    );
     let key = r.body["key"].as_str().expect("key");
     let r = app
         .call_as(
             Some(&token),
             "POST",
             &format!("/patients/{uid}/documents/attach"),
-            Some(json!({"category": "lab_reports", "key": key, "uploadedBy": "dr-someone-else",
-                        "stamp": {"label": "verified", "stampedBy": "dr-someone-else"}})),
+            Some(
+                json!({"category": "lab_reports", "key": key, "uploadedBy": "dr-someone-else",
+                        "stamp": {"label": "verified", "stampedBy": "dr-someone-else"}}),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -255,7 +260,12 @@ async fn rules_and_doctors_need_the_admin_group() {
         .call_as(Some(&doctor), "PUT", &rule, Some(body.clone()))
         .await;
     assert_eq!(r.status, 403, "{:?}", r.body);
-    assert_eq!(app.call_as(Some(&doctor), "DELETE", &rule, None).await.status, 403);
+    assert_eq!(
+        app.call_as(Some(&doctor), "DELETE", &rule, None)
+            .await
+            .status,
+        403
+    );
     let r = app.call_as(Some(&doctor), "GET", &rule, None).await;
     assert_eq!(r.status, 404, "reading rules is open; none was written");
     let r = app.call_as(Some(&admin), "PUT", &rule, Some(body)).await;
@@ -278,7 +288,12 @@ async fn rules_and_doctors_need_the_admin_group() {
         .call_as(Some(&doctor), "PATCH", &path, Some(patch.clone()))
         .await;
     assert_eq!(r.status, 403);
-    assert_eq!(app.call_as(Some(&doctor), "DELETE", &path, None).await.status, 403);
+    assert_eq!(
+        app.call_as(Some(&doctor), "DELETE", &path, None)
+            .await
+            .status,
+        403
+    );
     let r = app.call_as(Some(&doctor), "GET", &path, None).await;
     assert_eq!(r.body["name"], "Dr. New", "{:?}", r.body);
     assert_eq!(
@@ -337,7 +352,10 @@ async fn an_unreachable_key_server_is_503_not_401() {
     };
     let app = App::with_env(&[
         ("AUTH_ISSUER", ISSUER),
-        ("AUTH_JWKS_URL", &format!("http://127.0.0.1:{closed}/jwks.json")),
+        (
+            "AUTH_JWKS_URL",
+            &format!("http://127.0.0.1:{closed}/jwks.json"),
+        ),
     ]);
     let r = app
         .call_as(Some(&signer.token("dr", &[])), "GET", "/checklists", None)

@@ -192,5 +192,9 @@ async fn s3_failures_on_attach_are_503_and_write_nothing() {
     // Presigning needs no S3 call, and S3 stays reachable through the proxy.
     proxy.heal();
     let r = faulty.post(&attach, body).await;
-    assert_eq!(r.status, 200, "forwarded calls keep valid signatures: {:?}", r.body);
+    assert_eq!(
+        r.status, 200,
+        "forwarded calls keep valid signatures: {:?}",
+        r.body
+    );
 }

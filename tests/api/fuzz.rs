@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::support::App;
 
 /// Cases per run; each is one real request through the emulators.
-const CASES: u32 = 400;
+const CASES: u32 = 1_000;
 
 fn segment(uid: String, mrn: String) -> impl Strategy<Value = String> {
     prop_oneof![
@@ -30,11 +30,84 @@ fn segment(uid: String, mrn: String) -> impl Strategy<Value = String> {
     ]
 }
 
+/// Calls of the API (method and path) with their parameters filled: the
+/// patient's uid or MRN, an id-like word, or anything at all.
+fn api_call(uid: String, mrn: String) -> impl Strategy<Value = (String, String)> {
+    let template = prop::sample::select(vec![
+        ("GET", "patients"),
+        ("POST", "patients"),
+        ("GET", "patients/{p}"),
+        ("PUT", "patients/{p}"),
+        ("DELETE", "patients/{p}"),
+        ("GET", "patients/by-mrn/{x}"),
+        ("PATCH", "patients/{p}/state"),
+        ("PATCH", "patients/{p}/registration"),
+        ("PATCH", "patients/{p}/mrn-history"),
+        ("PATCH", "patients/{p}/mrn-overwrite"),
+        ("GET", "patients/{p}/timeline"),
+        ("GET", "patients/{p}/audit"),
+        ("GET", "checklists"),
+        ("GET", "checklists/{x}/{x}"),
+        ("PUT", "checklists/{x}/{x}"),
+        ("DELETE", "checklists/{x}/{x}"),
+        ("GET", "patients/{p}/files"),
+        ("POST", "patients/{p}/files/presign-upload"),
+        ("POST", "patients/{p}/files/presign-download"),
+        ("POST", "patients/{p}/files/delete"),
+        ("GET", "patients/{p}/documents"),
+        ("POST", "patients/{p}/documents/init"),
+        ("POST", "patients/{p}/documents/attach"),
+        ("POST", "patients/{p}/documents/detach"),
+        ("GET", "patients/{p}/notes"),
+        ("POST", "patients/{p}/notes"),
+        ("PATCH", "patients/{p}/notes/{x}"),
+        ("DELETE", "patients/{p}/notes/{x}"),
+        ("POST", "patients/{p}/notes/{x}/files/attach"),
+        ("GET", "patients/{p}/meds"),
+        ("POST", "patients/{p}/meds"),
+        ("PATCH", "patients/{p}/meds/{x}"),
+        ("DELETE", "patients/{p}/meds/{x}"),
+        ("POST", "patients/{p}/meds/{x}/files/detach"),
+        ("GET", "patients/{p}/tasks"),
+        ("POST", "patients/{p}/tasks"),
+        ("PATCH", "patients/{p}/tasks/{x}"),
+        ("DELETE", "patients/{p}/tasks/{x}"),
+        ("POST", "patients/{p}/tasks/{x}/files/attach"),
+        ("GET", "tasks"),
+        ("GET", "doctors"),
+        ("POST", "doctors"),
+        ("GET", "doctors/{x}"),
+        ("PATCH", "doctors/{x}"),
+        ("DELETE", "doctors/{x}"),
+    ]);
+    let patient = prop_oneof![
+        3 => prop::sample::select(vec![uid, mrn]),
+        1 => "[a-zA-Z0-9%._~-]{0,40}",
+    ];
+    let word = prop_oneof![
+        3 => "fuzz-[a-z0-9]{1,8}",
+        1 => "[a-zA-Z0-9%._~-]{0,300}",
+    ];
+    (template, patient, word)
+        .prop_map(|((m, t), p, x)| (m.to_string(), t.replace("{p}", &p).replace("{x}", &x)))
+}
+
 fn query() -> impl Strategy<Value = String> {
     let pair = (
         prop::sample::select(vec![
-            "limit", "cursor", "presign", "department", "docType", "kind", "refId", "scope",
-            "desc", "includeDeleted", "active", "status", "x",
+            "limit",
+            "cursor",
+            "presign",
+            "department",
+            "docType",
+            "kind",
+            "refId",
+            "scope",
+            "desc",
+            "includeDeleted",
+            "active",
+            "status",
+            "x",
         ]),
         prop_oneof![
             "[a-zA-Z0-9=_-]{0,16}",
@@ -68,11 +141,56 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Bodies shaped like the API's, with fields of any type.
 fn api_body() -> impl Strategy<Value = Value> {
     let field = prop::sample::select(vec![
-        "name", "key", "keys", "category", "filename", "mimeType", "docType", "kind", "refId",
-        "target", "quality", "maxW", "label", "currentState", "force", "mrn", "scheme",
-        "registration", "mrnHistory", "content", "authorId", "title", "status", "due",
-        "in_required", "out_required", "stamp", "replaceOldest", "uploadedBy", "userId",
-        "email", "department", "age", "sex", "emergencyContact", "checklistInDone", "dose",
+        "name",
+        "key",
+        "keys",
+        "category",
+        "filename",
+        "mimeType",
+        "docType",
+        "kind",
+        "refId",
+        "target",
+        "quality",
+        "maxW",
+        "label",
+        "currentState",
+        "force",
+        "mrn",
+        "scheme",
+        "registration",
+        "mrnHistory",
+        "content",
+        "authorId",
+        "title",
+        "status",
+        "due",
+        "in_required",
+        "out_required",
+        "stamp",
+        "replaceOldest",
+        "uploadedBy",
+        "userId",
+        "email",
+        "department",
+        "age",
+        "sex",
+        "emergencyContact",
+        "checklistInDone",
+        "dose",
+        "freq",
+        "route",
+        "start",
+        "end",
+        "priority",
+        "assigneeId",
+        "type",
+        "role",
+        "invalidate",
+        "includeSiblings",
+        "firstState",
+        "actorId",
+        "timelineNotes",
     ]);
     prop::collection::btree_map(field, json_value(), 0..6)
         .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
@@ -96,8 +214,13 @@ fn method() -> impl Strategy<Value = String> {
 
 fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     let header = prop_oneof![
-        prop::sample::select(vec!["application/json", "text/plain", "", "application/json; charset=latin1"])
-            .prop_map(|v| ("content-type".to_string(), v.to_string())),
+        prop::sample::select(vec![
+            "application/json",
+            "text/plain",
+            "",
+            "application/json; charset=latin1"
+        ])
+        .prop_map(|v| ("content-type".to_string(), v.to_string())),
         "[ -~]{0,40}".prop_map(|v| ("authorization".to_string(), v)),
         "[ -~]{0,20}".prop_map(|v| ("x-fuzz".to_string(), v)),
     ];
@@ -109,13 +232,11 @@ fn any_request_gets_a_json_answer_and_never_a_5xx() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let app = App::new();
     let (uid, mrn) = rt.block_on(app.create_patient());
-    let strategy = (
-        method(),
-        prop::collection::vec(segment(uid, mrn), 0..7),
-        query(),
-        headers(),
-        body(),
-    );
+    let call = prop_oneof![
+        4 => api_call(uid.clone(), mrn.clone()),
+        1 => (method(), prop::collection::vec(segment(uid, mrn), 0..7).prop_map(|s| s.join("/"))),
+    ];
+    let strategy = (call, query(), headers(), body());
     let mut runner = TestRunner::new(Config {
         cases: CASES,
         failure_persistence: None,
@@ -123,8 +244,8 @@ fn any_request_gets_a_json_answer_and_never_a_5xx() {
     });
     let statuses = std::sync::Mutex::new(std::collections::BTreeMap::new());
     runner
-        .run(&strategy, |(method, segments, query, headers, body)| {
-            let mut uri = format!("/{}", segments.join("/"));
+        .run(&strategy, |((method, path), query, headers, body)| {
+            let mut uri = format!("/{path}");
             if !query.is_empty() {
                 uri = format!("{uri}?{query}");
             }
@@ -141,7 +262,11 @@ fn any_request_gets_a_json_answer_and_never_a_5xx() {
                 return Ok(());
             };
             let r = rt.block_on(app.send(req));
-            *statuses.lock().expect("tally").entry(r.status).or_insert(0u32) += 1;
+            *statuses
+                .lock()
+                .expect("tally")
+                .entry(r.status)
+                .or_insert(0u32) += 1;
             if r.status >= 500 {
                 return Err(TestCaseError::fail(format!(
                     "{method} {uri} -> {}: {:?}",
@@ -149,7 +274,10 @@ fn any_request_gets_a_json_answer_and_never_a_5xx() {
                 )));
             }
             if r.status != 204 && !r.body.is_object() && !r.body.is_array() {
-                return Err(TestCaseError::fail(format!("{method} {uri}: body {:?}", r.body)));
+                return Err(TestCaseError::fail(format!(
+                    "{method} {uri}: body {:?}",
+                    r.body
+                )));
             }
             Ok(())
         })
