@@ -4,14 +4,17 @@ Usage: python3 tests/smoke.py BASE_URL
 Checks health, patient create/get (by UID and MRN), the documents screen, and
 an upload: presign, PUT the bytes to S3 with the returned headers, attach.
 Prints a closing "N passed, M failed" line; exits non-zero on any failure.
+With authentication on, set HMS_TOKEN to a bearer token for the API.
 """
 
 import json
+import os
 import subprocess
 import sys
 import uuid
 
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:3000"
+TOKEN = os.environ.get("HMS_TOKEN", "")
 results = []
 
 
@@ -21,6 +24,8 @@ def call(method, path, body=None, url=None, headers=None, data=None):
     cmd = ["curl", "-sS", "-X", method, "--max-time", "30", "-o", "-", "-w", "\n%{http_code}"]
     if body is not None:
         cmd += ["-H", "content-type: application/json"]
+    if url is None and TOKEN:
+        cmd += ["-H", f"authorization: Bearer {TOKEN}"]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
     if payload is not None:
@@ -76,6 +81,12 @@ def main():
     if check("presign-download", status == 200, (status, body)):
         status, got = call("GET", "", url=body["url"])
         check("GET the presigned URL returns the bytes", status == 200 and got == content, status)
+
+    status, body = call("GET", f"/patients/{uid}/audit")
+    actions = [e.get("action") for e in body.get("items", [])] if isinstance(body, dict) else []
+    check("audit ledger lists the flow newest first", status == 200 and actions[:4] == [
+        "files.presign-download", "documents.attach", "files.presign-upload", "patient.create"],
+        (status, actions))
 
     status, body = call("GET", f"/patients/{uuid.uuid4()}")
     check("unknown patient is 404", status == 404 and "error" in body, (status, body))
