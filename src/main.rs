@@ -1,8 +1,10 @@
 //! The API Lambda: tracing, the context (once per cold start), the runtime.
+//! A Lambda instance handles one event at a time, so one runtime thread
+//! serves it: fewer threads, less memory.
 
 use lambda_http::{service_fn, Error, Request};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     hms::logging::init();
     let ctx = hms::Context::from_env().await;

@@ -4,7 +4,7 @@
 
 use tokio::net::TcpListener;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     hms::logging::init();
     let mut addr = "127.0.0.1:3000".to_string();
