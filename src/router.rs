@@ -497,20 +497,22 @@ async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, R
         return ("OPTIONS", resp);
     }
     let mut pattern = "unmatched";
+    // One deadline covers the key fetch of authentication and the route.
+    let deadline = tokio::time::Instant::now() + ctx.settings.limits.request_timeout;
     let result = async {
         let mut api_req = ApiRequest::from_lambda(req, request_id)?;
         let route = route(&api_req.method, &api_req.segments)?;
         pattern = route.pattern();
         if let (Some(auth), false) = (&ctx.auth, route == Route::Health) {
-            api_req.caller = Some(authorize(auth, req, &route).await?);
+            let caller = tokio::time::timeout_at(deadline, authorize(auth, req, &route))
+                .await
+                .map_err(|_| ApiError::Unavailable("request deadline passed".into()))??;
+            api_req.caller = Some(caller);
         }
         // Boxed: route futures hold SDK futures and are large.
-        tokio::time::timeout(
-            ctx.settings.limits.request_timeout,
-            Box::pin(dispatch(ctx, &route, &api_req)),
-        )
-        .await
-        .map_err(|_| ApiError::Unavailable("request deadline passed".into()))?
+        tokio::time::timeout_at(deadline, Box::pin(dispatch(ctx, &route, &api_req)))
+            .await
+            .map_err(|_| ApiError::Unavailable("request deadline passed".into()))?
     }
     .await;
     let resp = match result {

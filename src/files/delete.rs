@@ -64,6 +64,12 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .quiet(true)
         .build()
         .map_err(|e| ApiError::Internal(format!("delete request: {e}")))?;
+    // Recorded before anything is deleted: a delete never goes unrecorded
+    // (if the delete then fails, the client retries and it is recorded again).
+    Audit::of(req, "files.delete")
+        .keys(all.iter().map(String::as_str))
+        .write(ctx, patient.uid())
+        .await?;
     let out = ctx
         .s3
         .delete_objects()
@@ -80,10 +86,6 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .filter(|k| !failed.contains(k.as_str()))
         .collect();
 
-    Audit::of(req, "files.delete")
-        .keys(deleted.iter().map(|k| k.as_str()))
-        .write(ctx, patient.uid())
-        .await?;
     let mut invalidation_id = None;
     let mut warning = None;
     if let (Some(dist), true) = (
