@@ -111,6 +111,23 @@ impl Signer {
         format!("{message}.{}", b64(&signature))
     }
 
+    /// The classic confusion attack: an HS256 token whose HMAC secret is
+    /// this key's public half (the JWK's JSON text), under this key's kid.
+    pub fn hs256_with_public_key(&self, claims: &Value) -> String {
+        let header = json!({"alg": "HS256", "kid": self.kid, "typ": "JWT"});
+        let message = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let secret = aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            self.jwk().to_string().as_bytes(),
+        );
+        let tag = aws_lc_rs::hmac::sign(&secret, message.as_bytes());
+        format!("{message}.{}", b64(tag.as_ref()))
+    }
+
     /// A token with this key's alg and kid over `claims`.
     pub fn sign(&self, claims: &Value) -> String {
         self.sign_raw(
