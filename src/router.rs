@@ -506,13 +506,13 @@ async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, R
         if let (Some(auth), false) = (&ctx.auth, route == Route::Health) {
             let caller = tokio::time::timeout_at(deadline, authorize(auth, req, &route))
                 .await
-                .map_err(|_| ApiError::Unavailable("request deadline passed".into()))??;
+                .map_err(|_| past_deadline())??;
             api_req.caller = Some(caller);
         }
         // Boxed: route futures hold SDK futures and are large.
         tokio::time::timeout_at(deadline, Box::pin(dispatch(ctx, &route, &api_req)))
             .await
-            .map_err(|_| ApiError::Unavailable("request deadline passed".into()))?
+            .map_err(|_| past_deadline())?
     }
     .await;
     let resp = match result {
@@ -531,6 +531,10 @@ async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, R
         }
     };
     (pattern, resp)
+}
+
+fn past_deadline() -> ApiError {
+    ApiError::Unavailable("request deadline passed".into())
 }
 
 /// The verified caller of a request, allowed to use `route`.

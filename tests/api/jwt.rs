@@ -34,6 +34,15 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// `base64url(header).base64url(claims)`: what a JWT signature covers.
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -89,11 +98,7 @@ impl Signer {
 
     /// Signs `header.claims` as given (the header is not completed).
     pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
+        let message = signing_input(header, claims);
         let rng = SystemRandom::new();
         let signature = match &self.key {
             Key::Rsa(k) => {
@@ -115,11 +120,7 @@ impl Signer {
     /// this key's public half (the JWK's JSON text), under this key's kid.
     pub fn hs256_with_public_key(&self, claims: &Value) -> String {
         let header = json!({"alg": "HS256", "kid": self.kid, "typ": "JWT"});
-        let message = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
+        let message = signing_input(&header, claims);
         let secret = aws_lc_rs::hmac::Key::new(
             aws_lc_rs::hmac::HMAC_SHA256,
             self.jwk().to_string().as_bytes(),
