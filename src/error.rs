@@ -141,8 +141,9 @@ impl From<Rejection> for ApiError {
 type HttpResponse = aws_smithy_runtime_api::http::Response;
 
 /// Whether an AWS call that still failed after the SDK's retries failed for
-/// a transient reason (throttling, a 5xx, a timeout, no connection).
-pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+/// a transient reason (throttling, a 5xx, a timeout, no connection, or a
+/// transaction cancelled only by a conflicting transaction or throttling).
+pub fn is_transient<E: ProvideErrorMetadata + 'static>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
@@ -153,10 +154,22 @@ pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
                     .err()
                     .code()
                     .is_some_and(|code| THROTTLING_CODES.contains(&code))
+                || crate::store::cancellation_codes(ctx.err()).is_some_and(|codes| {
+                    codes.iter().any(|c| TRANSIENT_CANCELLATIONS.contains(c))
+                        && !codes.contains(&"ConditionalCheckFailed")
+                })
         }
         _ => false,
     }
 }
+
+/// Reasons a transaction member can be cancelled for that a retry can cure.
+const TRANSIENT_CANCELLATIONS: [&str; 4] = [
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+];
 
 impl<E> From<SdkError<E, HttpResponse>> for ApiError
 where
@@ -190,6 +203,7 @@ impl From<serde_json::Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
     #[test]
     fn internal_errors_are_opaque() {
@@ -240,5 +254,65 @@ mod tests {
         let err = ApiError::NotConfigured("FILES_BUCKET");
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(err.body(), json!({"error": "FILES_BUCKET not configured"}));
+    }
+
+    fn cancelled(codes: &[&str]) -> SdkError<TransactWriteItemsError, HttpResponse> {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+        use aws_sdk_dynamodb::types::CancellationReason;
+        let reasons = codes
+            .iter()
+            .map(|c| CancellationReason::builder().code(*c).build())
+            .collect();
+        let err = TransactionCanceledException::builder()
+            .set_cancellation_reasons(Some(reasons))
+            .meta(
+                ErrorMetadata::builder()
+                    .code("TransactionCanceledException")
+                    .build(),
+            )
+            .build();
+        let raw = HttpResponse::new(
+            400.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        SdkError::service_error(
+            TransactWriteItemsError::TransactionCanceledException(err),
+            raw,
+        )
+    }
+
+    #[test]
+    fn a_transaction_cancelled_by_a_condition_is_a_condition_failure() {
+        let err = cancelled(&["None", "ConditionalCheckFailed"]);
+        assert!(crate::store::is_condition_failure(&err));
+        assert!(!is_transient(&err));
+        // Conflict and condition together: the condition is the answer.
+        let err = cancelled(&["TransactionConflict", "ConditionalCheckFailed"]);
+        assert!(crate::store::is_condition_failure(&err));
+        assert!(!is_transient(&err));
+    }
+
+    #[test]
+    fn a_transaction_cancelled_by_a_conflict_or_throttling_is_transient() {
+        for code in ["TransactionConflict", "ThrottlingError"] {
+            let err = cancelled(&["None", code]);
+            assert!(!crate::store::is_condition_failure(&err), "{code}");
+            assert!(is_transient(&err), "{code}");
+            assert_eq!(
+                ApiError::from(err).status(),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+    }
+
+    #[test]
+    fn a_transaction_cancelled_for_a_bad_request_is_neither() {
+        let err = cancelled(&["ValidationError", "None"]);
+        assert!(!crate::store::is_condition_failure(&err));
+        assert_eq!(
+            ApiError::from(err).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

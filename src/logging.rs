@@ -1,13 +1,16 @@
 //! Tracing setup: JSON lines when the Lambda asks for them
-//! (`AWS_LAMBDA_LOG_FORMAT=JSON`), plain text otherwise. `RUST_LOG` filters.
+//! (`AWS_LAMBDA_LOG_FORMAT=JSON`), plain text otherwise. `RUST_LOG` filters
+//! by level and target (`info`, `warn,hms=debug`); no regex engine is linked.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_target(false)
         .without_time();
     let _ = if json {
@@ -15,8 +18,43 @@ pub fn init() {
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .finish()
+            .with(filter)
             .try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(filter).try_init()
     };
+}
+
+/// The filter `RUST_LOG` names; `info` when it is unset or unreadable.
+pub fn filter(spec: Option<&str>) -> Targets {
+    let default = || Targets::new().with_default(LevelFilter::INFO);
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(spec) => spec.parse().unwrap_or_else(|_| default()),
+        None => default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_by_target() {
+        let f = filter(Some("warn,hms=debug"));
+        assert!(f.would_enable("hms::router", &Level::DEBUG));
+        assert!(!f.would_enable("hms::router", &Level::TRACE));
+        assert!(f.would_enable("aws_smithy_runtime", &Level::WARN));
+        assert!(!f.would_enable("aws_smithy_runtime", &Level::INFO));
+    }
+
+    #[test]
+    fn info_when_unset_or_unreadable() {
+        for spec in [None, Some(""), Some("hms=loud")] {
+            let f = filter(spec);
+            assert!(f.would_enable("hms", &Level::INFO), "{spec:?}");
+            assert!(!f.would_enable("hms", &Level::DEBUG), "{spec:?}");
+        }
+    }
 }

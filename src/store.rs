@@ -107,18 +107,43 @@ pub async fn batch_get(
 }
 
 /// Whether an SDK error is a failed condition check (a lost optimistic race or
-/// an item that must not exist), including inside a transaction.
+/// an item that must not exist), including inside a transaction. A
+/// transaction cancelled for another reason only (a conflicting transaction,
+/// throttling) is not: it is transient (see `error::is_transient`).
 pub fn is_condition_failure<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
 ) -> bool
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
 {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| {
-            code == "ConditionalCheckFailedException" || code == "TransactionCanceledException"
-        })
+    let Some(service) = err.as_service_error() else {
+        return false;
+    };
+    match service.code() {
+        Some("ConditionalCheckFailedException") => true,
+        Some("TransactionCanceledException") => {
+            cancellation_codes(service).is_none_or(|codes| codes.contains(&CONDITION_FAILED))
+        }
+        _ => false,
+    }
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// The reason codes of a cancelled TransactWriteItems, one per member
+/// (`None` for members that were fine); `None` for any other error.
+pub fn cancellation_codes<E: 'static>(service_error: &E) -> Option<Vec<&str>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let any: &dyn std::any::Any = service_error;
+    match any.downcast_ref::<TransactWriteItemsError>() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// Encodes a LastEvaluatedKey as an opaque cursor (base64url of its JSON).
@@ -250,7 +275,7 @@ pub fn failed_conditions(
             e.cancellation_reasons()
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .filter(|(_, r)| r.code() == Some(CONDITION_FAILED))
                 .map(|(i, _)| i)
                 .collect(),
         ),

@@ -1,6 +1,7 @@
 //! The issuer's signing keys: read once per cold start (lazily, on the first
-//! authenticated request), re-read when a token names an unknown `kid`, at
-//! most once per `min_refresh`.
+//! authenticated request), re-read when a token names an unknown `kid` or the
+//! keys are older than `max_age`, at most once per `min_refresh`. While the
+//! issuer is unreachable, keys that have only aged out are still used.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,10 +26,13 @@ type Keys = HashMap<String, (Algorithm, DecodingKey)>;
 pub struct KeyStore {
     source: Source,
     keys: RwLock<Arc<Keys>>,
+    /// When the keys held were read.
+    loaded_at: RwLock<Option<Instant>>,
     /// When the keys were last read and whether that worked; held while
     /// reading so that concurrent requests for one unknown `kid` share a fetch.
     last_fetch: Mutex<Option<(Instant, bool)>>,
     min_refresh: Duration,
+    max_age: Duration,
 }
 
 enum Source {
@@ -45,24 +49,30 @@ impl KeyStore {
         Self {
             source,
             keys: RwLock::new(Arc::new(HashMap::new())),
+            loaded_at: RwLock::new(None),
             last_fetch: Mutex::new(None),
             min_refresh: settings.min_refresh,
+            max_age: settings.max_age,
         }
     }
 
     /// The key for `kid`, usable with `alg`.
     pub async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey, Rejection> {
-        if let Some(found) = self.lookup(kid, alg)? {
-            return Ok(found);
+        if !self.aged() {
+            if let Some(found) = self.lookup(kid, alg)? {
+                return Ok(found);
+            }
         }
         let mut last = self.last_fetch.lock().await;
         // Another request may have refreshed while this one waited.
-        if let Some(found) = self.lookup(kid, alg)? {
-            return Ok(found);
+        if !self.aged() {
+            if let Some(found) = self.lookup(kid, alg)? {
+                return Ok(found);
+            }
         }
         if let Some((at, worked)) = *last {
             if at.elapsed() < self.min_refresh {
-                return Err(if worked {
+                return self.lookup(kid, alg)?.ok_or(if worked {
                     Rejection::UnknownKey
                 } else {
                     Rejection::KeysUnavailable
@@ -71,10 +81,29 @@ impl KeyStore {
         }
         let read = self.read().await;
         *last = Some((Instant::now(), read.is_ok()));
-        let fresh = read?;
-        tracing::info!(keys = fresh.len(), "signing keys loaded");
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        match read {
+            Ok(fresh) => {
+                tracing::info!(keys = fresh.len(), "signing keys loaded");
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+                *self.loaded_at.write().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+            Err(rejection) => {
+                let held = self.lookup(kid, alg)?;
+                if held.is_none() {
+                    return Err(rejection);
+                }
+                tracing::warn!("signing keys could not be re-read; using the keys held");
+            }
+        }
         self.lookup(kid, alg)?.ok_or(Rejection::UnknownKey)
+    }
+
+    /// Whether the keys held are older than `max_age`.
+    fn aged(&self) -> bool {
+        self.loaded_at
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() >= self.max_age)
     }
 
     fn lookup(&self, kid: &str, alg: Algorithm) -> Result<Option<DecodingKey>, Rejection> {

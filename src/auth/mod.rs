@@ -19,6 +19,9 @@ const LEEWAY_SECS: u64 = 60;
 pub const ADMIN_GROUP: &str = "admin";
 /// Default shortest time between two JWKS fetches triggered by unknown `kid`s.
 const DEFAULT_REFRESH_SECS: u64 = 60;
+/// Default age after which the keys held are re-read (a retired key stops
+/// being trusted within this time).
+const DEFAULT_MAX_AGE_SECS: u64 = 3600;
 
 /// Authentication settings (see the README's configuration table).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +31,10 @@ pub struct AuthSettings {
     pub jwks_url: String,
     /// An inline JWKS document (offline use and tests); wins over the URL.
     pub inline_jwks: Option<String>,
-    /// Shortest time between two fetches of the JWKS for unknown `kid`s.
+    /// Shortest time between two fetches of the JWKS.
     pub min_refresh: Duration,
+    /// Keys older than this are re-read before use.
+    pub max_age: Duration,
 }
 
 impl AuthSettings {
@@ -38,13 +43,18 @@ impl AuthSettings {
         let issuer = get("AUTH_ISSUER")?.trim_end_matches('/').to_string();
         let jwks_url =
             get("AUTH_JWKS_URL").unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
-        let min_refresh = get("AUTH_JWKS_MIN_REFRESH_SEC")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(DEFAULT_REFRESH_SECS);
+        let secs = |name: &str, default: u64| {
+            Duration::from_secs(
+                get(name)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(default),
+            )
+        };
         Some(Self {
             audience: get("AUTH_AUDIENCE"),
             inline_jwks: get("AUTH_JWKS"),
-            min_refresh: Duration::from_secs(min_refresh),
+            min_refresh: secs("AUTH_JWKS_MIN_REFRESH_SEC", DEFAULT_REFRESH_SECS),
+            max_age: secs("AUTH_JWKS_MAX_AGE_SEC", DEFAULT_MAX_AGE_SECS),
             jwks_url,
             issuer,
         })
@@ -218,14 +228,17 @@ mod tests {
         assert_eq!(s.jwks_url, "https://idp.example/pool/.well-known/jwks.json");
         assert_eq!(s.audience, None);
         assert_eq!(s.min_refresh, Duration::from_secs(60));
+        assert_eq!(s.max_age, Duration::from_secs(3600));
         let s = settings(&[
             ("AUTH_ISSUER", "https://idp.example"),
             ("AUTH_JWKS_URL", "http://127.0.0.1:1/keys"),
             ("AUTH_JWKS_MIN_REFRESH_SEC", "0"),
+            ("AUTH_JWKS_MAX_AGE_SEC", "600"),
         ])
         .unwrap();
         assert_eq!(s.jwks_url, "http://127.0.0.1:1/keys");
         assert_eq!(s.min_refresh, Duration::ZERO);
+        assert_eq!(s.max_age, Duration::from_secs(600));
     }
 
     #[test]

@@ -341,6 +341,54 @@ async fn keys_come_from_the_jwks_url_and_refresh_on_an_unknown_kid() {
 }
 
 #[tokio::test]
+async fn aged_keys_are_re_read_so_a_retired_key_stops_working() {
+    let old = Signer::rsa(&unique("old"));
+    let new = Signer::ec(&unique("new"));
+    let server = JwksServer::start(jwt::jwks(&[old.jwk()]));
+    let aging = |max_age: &'static str| {
+        App::with_env(&[
+            ("AUTH_ISSUER", ISSUER),
+            ("AUTH_JWKS_URL", &server.url),
+            ("AUTH_JWKS_MIN_REFRESH_SEC", "0"),
+            ("AUTH_JWKS_MAX_AGE_SEC", max_age),
+        ])
+    };
+    let (fresh, aged) = (aging("3600"), aging("0"));
+    for app in [&fresh, &aged] {
+        let r = app
+            .call_as(Some(&old.token("dr", &[])), "GET", "/checklists", None)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    // The issuer retires the old key.
+    server.serve(jwt::jwks(&[new.jwk()]));
+    let before = server.hits();
+    let r = fresh
+        .call_as(Some(&old.token("dr", &[])), "GET", "/checklists", None)
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "keys younger than the max age are not re-read"
+    );
+    assert_eq!(server.hits(), before);
+    let r = aged
+        .call_as(Some(&old.token("dr", &[])), "GET", "/checklists", None)
+        .await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    assert_eq!(server.hits(), before + 1);
+    let r = aged
+        .call_as(Some(&new.token("dr", &[])), "GET", "/checklists", None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A key server that answers garbage: the aged keys held are still used.
+    server.serve("not a key set".to_string());
+    let r = aged
+        .call_as(Some(&new.token("dr", &[])), "GET", "/checklists", None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test]
 async fn an_unreachable_key_server_is_503_not_401() {
     let signer = Signer::rsa(&unique("k"));
     let closed = {

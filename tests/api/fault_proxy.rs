@@ -16,6 +16,9 @@ pub enum Fault {
     ServerError,
     /// Forward, but only after this long.
     Slow(Duration),
+    /// 400 TransactionCanceledException, the first member cancelled for
+    /// this reason code (e.g. `TransactionConflict`), the others `None`.
+    Cancelled(&'static str),
 }
 
 /// Which requests a fault applies to: a DynamoDB operation (`X-Amz-Target`
@@ -148,6 +151,14 @@ fn serve(mut client: TcpStream, upstream: &str, rule: &Mutex<Option<Rule>>, faul
             "400 Bad Request",
             "application/x-amz-json-1.0",
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+        ),
+        Some(Fault::Cancelled(reason)) => respond(
+            &mut client,
+            "400 Bad Request",
+            "application/x-amz-json-1.0",
+            &format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [{reason}, None]","CancellationReasons":[{{"Code":"{reason}","Message":"cancelled"}},{{"Code":"None"}}]}}"#
+            ),
         ),
         Some(Fault::ServerError) if is_dynamodb => respond(
             &mut client,

@@ -198,3 +198,48 @@ async fn s3_failures_on_attach_are_503_and_write_nothing() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn a_transaction_cancelled_by_a_conflict_is_503_not_a_409() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let before = app.get(&format!("/patients/{uid}")).await.body;
+    let audit_before = audit_len(&app, &uid).await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(
+        Match::Operation("TransactWriteItems"),
+        Fault::Cancelled("TransactionConflict"),
+    );
+    let state = format!("/patients/{uid}/state");
+    let body = json!({"currentState": unique("stage"), "force": true});
+    let r = faulty.call("PATCH", &state, Some(body.clone())).await;
+    assert_unavailable(&r);
+    let after = app.get(&format!("/patients/{uid}")).await.body;
+    assert_eq!(after["updateCounter"], before["updateCounter"]);
+    assert_eq!(audit_len(&app, &uid).await, audit_before);
+    proxy.heal();
+    let r = faulty.call("PATCH", &state, Some(body)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn an_attach_cancelled_by_throttling_is_503_and_writes_nothing() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(
+        Match::Operation("TransactWriteItems"),
+        Fault::Cancelled("ThrottlingError"),
+    );
+    let attach = format!("/patients/{uid}/documents/attach");
+    let body = json!({"category": "lab_reports", "key": key});
+    // Not taken for a lost race (which would be retried, then 409).
+    assert_unavailable(&faulty.post(&attach, body.clone()).await);
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["labReports"], json!([]), "{docs}");
+    proxy.heal();
+    assert_eq!(faulty.post(&attach, body).await.status, 200);
+}
