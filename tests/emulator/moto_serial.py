@@ -1,35 +1,130 @@
-"""moto's server, applying one request at a time.
+"""moto's DynamoDB and CloudFront, applying one request at a time.
 
 moto's own server is threaded and its DynamoDB backend takes no lock, so two
 conditional writes racing on one item can both succeed. Real DynamoDB applies
-each write to an item atomically. Here connections are still served by
-threads (so clients keep their connections alive), but every request runs
-under one lock, which gives the same guarantee the concurrency tests rely on.
+each write to an item atomically. Here every request runs under one lock,
+which gives the same guarantee the concurrency tests rely on.
+
+Three things differ from `moto_server`, none of them in what a request
+answers:
+
+- HTTP: waitress keeps client connections alive (werkzeug's development
+  server closes every one), and DynamoDB requests go straight to moto's
+  DynamoDB app instead of being matched against every moto service first.
+- TransactWriteItems: moto deep-copies the whole table for each item of a
+  transaction so it can roll back. Here only the items the transaction names
+  are copied, and restored if it is cancelled: same outcome, without a cost
+  that grows with the table.
+- Query: moto sorts every item of the table on each Query. A query on the
+  table's own key now reads only its partition, and a query on an index reads
+  the items unsorted (moto sorts the matches by the index key itself).
+  Scan is unchanged.
 
 Usage: python moto_serial.py [--host 127.0.0.1] --port PORT
 """
 
 import argparse
+import copy
 import signal
 import sys
 import threading
 
-from werkzeug.serving import run_simple
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from waitress import serve
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+
+class _TableCopyIsSnapshot:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: a deep
+    copy of a whole Table is skipped (transactions snapshot their own items,
+    below); every other copy is a real one."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
 
 
-def serialized(app):
+def _item_key(table, op):
+    key = op.get("Key") or op.get("Item") or {}
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return hash_value, range_value
+
+
+def _restore(table, hash_value, range_value, saved):
+    if table.range_key_attr:
+        partition = table.items[hash_value]
+        if saved is None:
+            partition.pop(range_value, None)
+        else:
+            partition[range_value] = saved
+    elif saved is None:
+        table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value] = saved
+
+
+_moto_transact = DynamoDBBackend.transact_write_items
+
+
+def transact_write_items(self, transact_items):
+    saved = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            table = self.tables[op["TableName"]]
+            hash_value, range_value = _item_key(table, op)
+            current = table.get_item(hash_value, range_value)
+        except Exception:  # moto rejects this entry itself, before changing it
+            continue
+        saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+    try:
+        return _moto_transact(self, transact_items)
+    except Exception:
+        for table, hash_value, range_value, item in reversed(saved):
+            _restore(table, hash_value, range_value, item)
+        raise
+
+
+_moto_query = Table.query
+
+
+def query(self, hash_key, *args, **kwargs):
+    index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+    if index_name is None:
+        if self.range_key_attr:
+            items = list(self.items[hash_key].values()) if hash_key in self.items else []
+        else:
+            items = [self.items[hash_key]] if hash_key in self.items else []
+    else:
+        items = [
+            item
+            for partition in self.items.values()
+            for item in (partition.values() if self.range_key_attr else [partition])
+        ]
+    self.all_items = lambda: items
+    try:
+        return _moto_query(self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+def serialized(dispatch, dynamodb):
     lock = threading.Lock()
 
     def handle(environ, start_response):
+        app = dynamodb if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_") else dispatch
         with lock:
             # Materialise the body inside the lock: the work happens here.
-            return list(app(environ, start_response))
+            return [b"".join(app(environ, start_response))]
 
     return handle
 
@@ -41,8 +136,11 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
-    app = serialized(DomainDispatcherApplication(create_backend_app))
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    dynamodb_models.copy = _TableCopyIsSnapshot()
+    DynamoDBBackend.transact_write_items = transact_write_items
+    Table.query = query
+    app = serialized(DomainDispatcherApplication(create_backend_app), create_backend_app("dynamodb"))
+    serve(app, host=args.host, port=args.port, threads=8, channel_timeout=600, ident=None, _quiet=True)
 
 
 if __name__ == "__main__":
