@@ -115,6 +115,43 @@ impl Audit {
     }
 }
 
+/// Could `id` be a patient UID (a UUID, or the ULID the earlier version
+/// minted)? Then an access entry can be written before resolution confirms it.
+fn looks_like_uid(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok()
+        || (id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+impl Audit {
+    /// Runs `read` (which resolves `id` and returns its value and the
+    /// patient's UID) and records this access. When `id` looks like a UID,
+    /// the entry is written concurrently with the read, so the read gains no
+    /// sequential round trip; otherwise (an MRN) it is written once the read
+    /// has named the patient. Either way nothing is returned unless the entry
+    /// was written: a failed ledger write is the request's error.
+    pub async fn alongside<T>(
+        &self,
+        ctx: &Context,
+        id: &str,
+        read: impl std::future::Future<Output = ApiResult<(T, String)>>,
+    ) -> ApiResult<T> {
+        let id = id.trim();
+        if !looks_like_uid(id) {
+            let (value, uid) = read.await?;
+            self.write(ctx, &uid).await?;
+            return Ok(value);
+        }
+        let (read, written) = tokio::join!(read, self.write(ctx, id));
+        let (value, uid) = read?;
+        written?;
+        if uid != id {
+            // An MRN shaped like a UID: record it under the real patient too.
+            self.write(ctx, &uid).await?;
+        }
+        Ok(value)
+    }
+}
+
 /// `GET /patients/{id}/audit`: newest first, `?limit=` (default 50, at most
 /// 200) and `?cursor=` from the previous page's `nextCursor`.
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
@@ -154,6 +191,14 @@ fn to_json(a: &AuditItem) -> Value {
 mod tests {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[test]
+    fn uids_are_told_from_mrns_by_shape() {
+        assert!(looks_like_uid("0190f5c0-0000-7000-8000-0000000000aa"));
+        assert!(looks_like_uid("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+        assert!(!looks_like_uid("MRN-001"));
+        assert!(!looks_like_uid(""));
+    }
 
     #[test]
     fn an_audit_item_names_who_what_and_when_but_no_values() {

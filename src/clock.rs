@@ -10,6 +10,10 @@ pub fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+pub fn now_epoch_secs() -> u64 {
+    u64::try_from(Utc::now().timestamp()).unwrap_or(0)
+}
+
 /// A new time-sortable id (patients, notes, tasks, meds, timeline rows).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

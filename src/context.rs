@@ -11,6 +11,7 @@ use aws_config::timeout::TimeoutConfig;
 
 use crate::auth::{AuthSettings, Authenticator};
 use crate::aws_calls::CallCounter;
+use crate::cdn::UrlSigner;
 use crate::error::ApiError;
 
 /// Settings read from the environment (see the README's configuration table).
@@ -20,6 +21,10 @@ pub struct Settings {
     pub bucket: Option<String>,
     pub presign_expires: Duration,
     pub cdn_domain: Option<String>,
+    /// The CloudFront public key id (`Key-Pair-Id` of signed URLs).
+    pub cdn_key_pair_id: Option<String>,
+    /// SSM parameter (SecureString) holding the signing key's private half.
+    pub cdn_private_key_param: Option<String>,
     pub cf_distribution_id: Option<String>,
     pub cors_origin: String,
     /// `None`: authentication is off (no `AUTH_ISSUER`).
@@ -59,11 +64,13 @@ pub const DEFAULT_PRESIGN_SECS: u64 = 900;
 
 /// The settings this crate reads, by their primary names (aliases aside); the
 /// deployment template must set each of them.
-pub const ENV_VARS: [&str; 9] = [
+pub const ENV_VARS: [&str; 11] = [
     "TABLE_NAME",
     "FILES_BUCKET",
     "PRESIGN_EXPIRES_SEC",
     "CDN_DOMAIN",
+    "CDN_KEY_PAIR_ID",
+    "CDN_PRIVATE_KEY_PARAM",
     "CF_DISTRIBUTION_ID",
     "CORS_ALLOW_ORIGIN",
     "AUTH_ISSUER",
@@ -100,6 +107,8 @@ impl Settings {
                     .trim_end_matches('/')
                     .to_string()
             }),
+            cdn_key_pair_id: get("CDN_KEY_PAIR_ID"),
+            cdn_private_key_param: get("CDN_PRIVATE_KEY_PARAM"),
             cf_distribution_id: get("CF_DISTRIBUTION_ID"),
             cors_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
             auth: AuthSettings::from_lookup(get),
@@ -123,6 +132,8 @@ pub struct Context {
     pub s3: aws_sdk_s3::Client,
     pub cloudfront: aws_sdk_cloudfront::Client,
     pub settings: Arc<Settings>,
+    /// Signs CloudFront URLs; present when a CDN and its key are configured.
+    pub cdn: Option<Arc<UrlSigner>>,
     /// Present when authentication is on.
     pub auth: Option<Arc<Authenticator>>,
 }
@@ -140,7 +151,43 @@ impl Context {
         let s3_endpoint_set = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
-        Self::build(&sdk, settings, &Endpoints::default(), s3_endpoint_set)
+        let ctx = Self::build(&sdk, settings, &Endpoints::default(), s3_endpoint_set);
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        ctx.with_cdn_key_from(&ssm).await
+    }
+
+    /// Reads the CDN signing key from SSM once (cold start). Without it, links
+    /// fall back to presigned S3 GETs: still signed and expiring.
+    pub async fn with_cdn_key_from(mut self, ssm: &aws_sdk_ssm::Client) -> Self {
+        let s = &self.settings;
+        let (Some(domain), Some(id), Some(param)) = (
+            s.cdn_domain.as_deref(),
+            s.cdn_key_pair_id.as_deref(),
+            s.cdn_private_key_param.as_deref(),
+        ) else {
+            if s.cdn_domain.is_some() {
+                tracing::error!("CDN_DOMAIN is set without CDN_KEY_PAIR_ID and CDN_PRIVATE_KEY_PARAM; links are presigned S3 GETs");
+            }
+            return self;
+        };
+        let pem = ssm
+            .get_parameter()
+            .name(param)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from(e).to_string())
+            .and_then(|out| {
+                out.parameter()
+                    .and_then(|p| p.value())
+                    .map(str::to_string)
+                    .ok_or_else(|| "parameter has no value".to_string())
+            });
+        match pem.and_then(|pem| UrlSigner::from_pem(domain, id, &pem).map_err(|e| e.to_string())) {
+            Ok(signer) => self.cdn = Some(Arc::new(signer)),
+            Err(err) => tracing::error!(error = %err, "CDN signing key unavailable; links are presigned S3 GETs"),
+        }
+        self
     }
 
     /// Builds the clients. `s3_path_style` is needed by local S3 servers, which
@@ -194,6 +241,7 @@ impl Context {
             ddb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             cloudfront: aws_sdk_cloudfront::Client::from_conf(cf.build()),
+            cdn: None,
             auth: settings
                 .auth
                 .clone()
@@ -214,13 +262,6 @@ impl Context {
             .ok_or(ApiError::NotConfigured("FILES_BUCKET"))
     }
 
-    /// Public URL of an object through CloudFront, when a CDN domain is configured.
-    pub fn cdn_url(&self, key: &str) -> Option<String> {
-        self.settings
-            .cdn_domain
-            .as_ref()
-            .map(|domain| format!("https://{domain}/{key}"))
-    }
 }
 
 #[cfg(test)]

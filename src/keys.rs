@@ -24,6 +24,7 @@ pub const TASK_PREFIX: &str = "TASK#";
 pub const MED_PREFIX: &str = "MED#";
 pub const CHECKLIST_PREFIX: &str = "STAGE#";
 pub const AUDIT_PREFIX: &str = "AT#";
+pub const UPLOAD_PREFIX: &str = "UPLOAD#";
 
 /// An id as stored on an item, or, for items written without it, the part of
 /// its key after `prefix`.
@@ -47,6 +48,11 @@ pub fn audit_pk(uid: &str) -> String {
 /// Audit entry ids are UUIDv7: the ledger sorts by time.
 pub fn audit_sk(entry_id: &str) -> String {
     format!("{AUDIT_PREFIX}{entry_id}")
+}
+
+/// An upload intent is found by the object key it was presigned for.
+pub fn upload_sk(object_key: &str) -> String {
+    format!("{UPLOAD_PREFIX}{object_key}")
 }
 
 pub fn mrn_pk(mrn: &str) -> String {

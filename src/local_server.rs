@@ -1,5 +1,7 @@
-//! A small HTTP/1 adapter that serves the Lambda handler on a local port, so
-//! local runs and benchmarks exercise exactly the code the Lambda runs.
+//! A small HTTP/1 adapter that serves the Lambda handlers on local ports, so
+//! local runs and benchmarks exercise exactly the code the Lambdas run: the
+//! API, and the S3 ObjectCreated ingest (the local S3 POSTs each event here,
+//! in the shape S3 sends to Lambda).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,15 +16,47 @@ use lambda_http::http::StatusCode;
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
+use aws_lambda_events::event::s3::S3Event;
+
 use crate::context::Context;
 use crate::http::MAX_BODY_BYTES;
 
-/// Serves `ctx` on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes.
 pub async fn serve(
     ctx: Context,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with(ctx, listener, shutdown, |ctx, req| async move {
+        answer(&ctx, req).await
+    })
+    .await
+}
+
+/// Serves the S3 event ingest on `listener` until `shutdown` completes: each
+/// POST body is an S3 event; 200 with the ingest report, or 500 when a record
+/// failed (the sender retries, as Lambda's asynchronous invocation does).
+pub async fn serve_s3_events(
+    ctx: Context,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with(ctx, listener, shutdown, |ctx, req| async move {
+        ingest_event(&ctx, req).await
+    })
+    .await
+}
+
+async fn serve_with<F, Fut>(
+    ctx: Context,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> std::io::Result<()>
+where
+    F: Fn(Context, hyper::Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = hyper::Response<Full<Bytes>>> + Send,
+{
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer): (_, SocketAddr) = tokio::select! {
@@ -30,10 +64,11 @@ pub async fn serve(
             _ = &mut shutdown => return Ok(()),
         };
         let ctx = ctx.clone();
+        let handler = handler.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(answer(&ctx, req).await) }
+                let reply = handler(ctx.clone(), req);
+                async move { Ok::<_, Infallible>(reply.await) }
             });
             if let Err(err) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -43,6 +78,29 @@ pub async fn serve(
             }
         });
     }
+}
+
+async fn ingest_event(ctx: &Context, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: String| {
+        let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        resp
+    };
+    let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
+    };
+    let event: S3Event = match serde_json::from_slice(&bytes) {
+        Ok(event) => event,
+        Err(err) => return reply(StatusCode::BAD_REQUEST, format!("not an S3 event: {err}")),
+    };
+    let report = crate::s3_events::ingest(ctx, &event).await;
+    let status = if report.failed > 0 {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    reply(status, format!("{report:?}"))
 }
 
 async fn answer(ctx: &Context, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {

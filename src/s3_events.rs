@@ -1,7 +1,9 @@
 //! S3 `ObjectCreated` ingest: a new object under
 //! `patients/{uid}/optimized/docs/{docType}/` is attached to the patient's
 //! documents record with the same rules as the attach route (idempotent,
-//! concurrency-guarded), with provenance from the object's metadata. Other
+//! concurrency-guarded), with provenance from the upload intent recorded at
+//! presign time (or, for objects presigned before intents existed, the
+//! object's metadata). Other
 //! keys are ignored. One bad record never fails the batch; only a record that
 //! hit an internal error makes the invocation fail, so Lambda retries it (a
 //! retry re-attaches nothing that is already attached).
@@ -18,6 +20,7 @@ use crate::keys;
 use crate::patients;
 use crate::s3_keys::{self, Owner, Target};
 use crate::s3_objects;
+use crate::uploads::UploadIntent;
 
 /// What happened to each record of an event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -122,18 +125,32 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
     if meta("patient-uid").is_some_and(|owner| owner != uid) {
         return Ok(Outcome::Ignored("metadata names another patient"));
     }
-    let mut resolved = match patients::resolve_with(ctx, &uid, &[keys::DOCS_SK]).await {
+    let upload_sk = keys::upload_sk(&key);
+    let mut resolved = match patients::resolve_with(ctx, &uid, &[keys::DOCS_SK, &upload_sk]).await
+    {
         Ok(r) => r,
         Err(ApiError::NotFound(_)) => return Ok(Outcome::Ignored("unknown patient")),
         Err(err) => return Err(err),
     };
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let intent = UploadIntent::from_item(resolved.items.remove(&upload_sk), &uid, &key)?;
+    let request_id = intent
+        .as_ref()
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), |i| i.request_id.clone());
+    let (mrn, scheme) = match &intent {
+        Some(i) if i.mrn.is_some() => (i.mrn.clone(), i.scheme.clone()),
+        _ => (
+            meta("mrn").or(resolved.patient.active_reg_mrn.clone()),
+            meta("scheme").or(resolved.patient.active_scheme.clone()),
+        ),
+    };
     let input = AttachInput {
         audit: Audit::by(INGEST_ACTOR, &request_id, "documents.attach"),
-        uploaded_by: meta("uploaded-by"),
-        mrn: meta("mrn").or(resolved.patient.active_reg_mrn.clone()),
-        scheme: meta("scheme").or(resolved.patient.active_scheme.clone()),
+        uploaded_by: intent
+            .and_then(|i| i.uploaded_by)
+            .or_else(|| meta("uploaded-by")),
+        mrn,
+        scheme,
         caption: None,
         stamp: None,
         replace_oldest: false,

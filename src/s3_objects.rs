@@ -63,13 +63,10 @@ pub struct PresignedPut {
     pub headers: Vec<(String, String)>,
 }
 
-/// Presigns a PUT with `Content-Type` and user metadata signed (no network call).
-pub async fn presign_put(
-    ctx: &Context,
-    key: &str,
-    content_type: &str,
-    metadata: HashMap<String, String>,
-) -> ApiResult<PresignedPut> {
+/// Presigns a PUT with `Content-Type` signed and no user metadata (no network
+/// call): provenance lives in the upload intent, not in headers the client
+/// must repeat.
+pub async fn presign_put(ctx: &Context, key: &str, content_type: &str) -> ApiResult<PresignedPut> {
     let bucket = ctx.bucket()?;
     let config = PresigningConfig::expires_in(ctx.settings.presign_expires)
         .map_err(|e| ApiError::Internal(format!("presign config: {e}")))?;
@@ -79,7 +76,6 @@ pub async fn presign_put(
         .bucket(bucket)
         .key(key)
         .content_type(content_type)
-        .set_metadata(Some(metadata))
         .presigned(config)
         .await
         .map_err(|e| ApiError::Internal(format!("presign PUT failed: {e}")))?;
@@ -106,26 +102,20 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn presigned_put_signs_type_and_metadata_and_carries_no_checksum() {
+    async fn presigned_put_signs_only_the_type_and_carries_no_checksum() {
         // Given an offline context (presigning makes no network call)
         let ctx = Context::offline_for_tests();
-        let meta = HashMap::from([("patient-uid".to_string(), "u1".to_string())]);
         // When a PUT is presigned
-        let put = presign_put(
-            &ctx,
-            "patients/u1/optimized/docs/lab/a.jpg",
-            "image/jpeg",
-            meta,
-        )
-        .await
-        .unwrap();
+        let put = presign_put(&ctx, "patients/u1/optimized/docs/lab/a.jpg", "image/jpeg")
+            .await
+            .unwrap();
         // Then the URL carries no checksum of an empty body, which real S3 would
         // compare against the uploaded bytes and reject
         let url = put.url.to_ascii_lowercase();
         assert!(!url.contains("x-amz-checksum"), "{url}");
         assert!(!url.contains("x-amz-sdk-checksum-algorithm"), "{url}");
         assert!(
-            url.contains("x-amz-signedheaders=content-type%3bhost%3bx-amz-meta-patient-uid"),
+            url.contains("x-amz-signedheaders=content-type%3bhost&"),
             "{url}"
         );
         assert!(url.contains("x-amz-expires=900"));
@@ -135,12 +125,9 @@ mod tests {
             headers.get("Content-Type").map(String::as_str),
             Some("image/jpeg")
         );
-        assert_eq!(
-            headers.get("x-amz-meta-patient-uid").map(String::as_str),
-            Some("u1")
-        );
-        assert!(headers
-            .keys()
-            .all(|k| !k.to_ascii_lowercase().contains("checksum")));
+        assert!(headers.keys().all(|k| {
+            let k = k.to_ascii_lowercase();
+            !k.contains("checksum") && !k.starts_with("x-amz-meta-")
+        }));
     }
 }

@@ -1,6 +1,8 @@
 //! Serves the API handler on a local port (default 127.0.0.1:3000) against
 //! whatever `AWS_ENDPOINT_URL*` points at. `--provision` first creates the
-//! table and bucket on the emulator. Stops cleanly on Ctrl-C or SIGTERM.
+//! table and bucket (with its CORS rules) on the emulator;
+//! `--s3-events-addr HOST:PORT` also serves the S3 ObjectCreated ingest there
+//! for the local S3's notifications. Stops cleanly on Ctrl-C or SIGTERM.
 
 use tokio::net::TcpListener;
 
@@ -9,14 +11,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     hms::logging::init();
     let mut addr = "127.0.0.1:3000".to_string();
     let mut provision = false;
+    let mut events_addr = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--provision" => provision = true,
             "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            "--s3-events-addr" => {
+                events_addr = Some(args.next().ok_or("--s3-events-addr needs a value")?)
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; use [--provision] [--addr HOST:PORT]"
+                    "unknown argument {other}; use [--provision] [--addr HOST:PORT] [--s3-events-addr HOST:PORT]"
                 )
                 .into())
             }
@@ -26,6 +32,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if provision {
         hms::provision::ensure_table(&ctx).await?;
         hms::provision::ensure_bucket(&ctx).await?;
+    }
+    if let Some(events_addr) = events_addr {
+        let events = TcpListener::bind(&events_addr).await?;
+        tracing::info!(addr = %events.local_addr()?, "HMS S3 event ingest listening");
+        tokio::spawn(hms::local_server::serve_s3_events(
+            ctx.clone(),
+            events,
+            std::future::pending(),
+        ));
     }
     let listener = TcpListener::bind(&addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "HMS API listening");

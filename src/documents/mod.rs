@@ -18,29 +18,67 @@ use crate::patients::{self, PatientItem};
 use crate::s3_keys::{self, Owner};
 use crate::s3_objects::{self, ObjectInfo};
 use crate::store;
+use crate::uploads::UploadIntent;
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Stamp};
 
-/// The patient and their documents record (if any), in one read for a UID.
-async fn load(ctx: &Context, id: &str) -> ApiResult<(PatientItem, Option<DocumentsRecord>)> {
-    let mut resolved = patients::resolve_with(ctx, id, &[keys::DOCS_SK]).await?;
+/// The patient, their documents record (if any) and the other items of
+/// theirs asked for, in one read for a UID.
+async fn load(
+    ctx: &Context,
+    id: &str,
+    extra_sks: &[&str],
+) -> ApiResult<(PatientItem, Option<DocumentsRecord>, patients::Resolved)> {
+    let sks: Vec<&str> = std::iter::once(keys::DOCS_SK)
+        .chain(extra_sks.iter().copied())
+        .collect();
+    let mut resolved = patients::resolve_with(ctx, id, &sks).await?;
     let uid = resolved.patient.uid().to_string();
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
-    Ok((resolved.patient, record))
+    Ok((resolved.patient.clone(), record, resolved))
 }
 
-pub async fn get(ctx: &Context, id: &str) -> ApiResult<Reply> {
-    let (patient, record) = load(ctx, id).await?;
+/// The documents JSON of a response, with the ledger entry its links need
+/// (written only when it hands out any; a change's own entry covers it).
+async fn reply_json(
+    ctx: &Context,
+    req: &ApiRequest,
+    uid: &str,
+    record: &DocumentsRecord,
+    audited: bool,
+) -> ApiResult<serde_json::Value> {
+    if !audited && record.keys().next().is_some() {
+        Audit::of(req, "documents.links")
+            .target("documents")
+            .write(ctx, uid)
+            .await?;
+    }
+    record.to_json(ctx, uid).await
+}
+
+/// `GET .../documents`: the record with a link per entry. The ledger entry
+/// for the links is written concurrently with the read.
+pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let read = async {
+        let (patient, record, _) = load(ctx, id, &[]).await?;
+        let uid = patient.uid().to_string();
+        Ok(((patient, record), uid))
+    };
+    let (patient, record) = Audit::of(req, "documents.read")
+        .target("documents")
+        .alongside(ctx, id, read)
+        .await?;
     let record = record.unwrap_or_else(|| DocumentsRecord::empty(patient.uid()));
-    Ok(Reply::ok(record.to_json(ctx, patient.uid())))
+    Ok(Reply::ok(record.to_json(ctx, patient.uid()).await?))
 }
 
-pub async fn init(ctx: &Context, id: &str) -> ApiResult<Reply> {
-    let (patient, record) = load(ctx, id).await?;
+pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let (patient, record, _) = load(ctx, id, &[]).await?;
     let uid = patient.uid();
     if let Some(existing) = record {
+        let documents = reply_json(ctx, req, uid, &existing, false).await?;
         return Ok(Reply::ok(
-            json!({"message": "exists", "documents": existing.to_json(ctx, uid)}),
+            json!({"message": "exists", "documents": documents}),
         ));
     }
     let now = clock::now_rfc3339();
@@ -58,7 +96,7 @@ pub async fn init(ctx: &Context, id: &str) -> ApiResult<Reply> {
         .await;
     match result {
         Ok(_) => Ok(Reply::created(
-            json!({"message": "created", "documents": fresh.to_json(ctx, uid)}),
+            json!({"message": "created", "documents": fresh.to_json(ctx, uid).await?}),
         )),
         Err(err) if store::is_condition_failure(&err) => {
             // Created by a concurrent request a moment ago.
@@ -66,8 +104,9 @@ pub async fn init(ctx: &Context, id: &str) -> ApiResult<Reply> {
                 store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK)
                     .await?
                     .unwrap_or(fresh);
+            let documents = reply_json(ctx, req, uid, &existing, false).await?;
             Ok(Reply::ok(
-                json!({"message": "exists", "documents": existing.to_json(ctx, uid)}),
+                json!({"message": "exists", "documents": documents}),
             ))
         }
         Err(err) => Err(err.into()),
@@ -176,9 +215,11 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
     ctx.bucket()?;
-    let (patient, record) = load(ctx, id).await?;
+    let upload_sk = keys::upload_sk(&key);
+    let (patient, record, mut resolved) = load(ctx, id, &[&upload_sk]).await?;
     let uid = patient.uid().to_string();
     check_key(&uid, &key, category)?;
+    let intent = UploadIntent::from_item(resolved.items.remove(&upload_sk), &uid, &key)?;
     let object = s3_objects::head(ctx, &key).await?.ok_or_else(|| {
         ApiError::not_found("File not found in storage; upload it before attaching")
     })?;
@@ -196,20 +237,31 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         Some(_) => return Err(ApiError::bad_request("stamp.label is required")),
         None => None,
     };
+    let (mrn, scheme) = match &intent {
+        Some(i) if i.mrn.is_some() => (i.mrn.clone(), i.scheme.clone()),
+        _ => (
+            patient.active_reg_mrn.clone(),
+            patient.active_scheme.clone(),
+        ),
+    };
     let input = AttachInput {
         audit: Audit::of(req, "documents.attach"),
-        uploaded_by: req.attributed(body.uploaded_by),
+        uploaded_by: req
+            .attributed(body.uploaded_by)
+            .or_else(|| intent.and_then(|i| i.uploaded_by)),
         caption: body.caption,
         stamp,
         replace_oldest: body.replace_oldest.unwrap_or(false),
-        mrn: patient.active_reg_mrn.clone(),
-        scheme: patient.active_scheme.clone(),
+        mrn,
+        scheme,
         mime_type: body.mime_type,
         size: body.size,
     };
-    let (record, _) = attach_object(ctx, &uid, record, category, &key, &object, input).await?;
+    let (record, change) =
+        attach_object(ctx, &uid, record, category, &key, &object, input).await?;
+    let documents = reply_json(ctx, req, &uid, &record, change == Change::Applied).await?;
     Ok(Reply::ok(
-        json!({"message": "attached", "documents": record.to_json(ctx, &uid)}),
+        json!({"message": "attached", "documents": documents}),
     ))
 }
 
@@ -226,15 +278,16 @@ pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .key
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
-    let (patient, record) = load(ctx, id).await?;
+    let (patient, record, _) = load(ctx, id, &[]).await?;
     let uid = patient.uid().to_string();
     let audit = Audit::of(req, "documents.detach").keys([key.as_str()]);
-    let (record, _) = record::modify(ctx, &uid, category, Some(record), &audit, |list| {
+    let (record, change) = record::modify(ctx, &uid, category, Some(record), &audit, |list| {
         record::detach_entry(list, &key)
     })
     .await?;
+    let documents = reply_json(ctx, req, &uid, &record, change == Change::Applied).await?;
     Ok(Reply::ok(
-        json!({"message": "detached", "documents": record.to_json(ctx, &uid)}),
+        json!({"message": "detached", "documents": documents}),
     ))
 }
 

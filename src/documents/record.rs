@@ -17,6 +17,7 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
+use crate::links;
 use crate::store::{self, tx, Item};
 
 const MAX_ATTEMPTS: u32 = 10;
@@ -125,8 +126,16 @@ impl DocumentsRecord {
         }
     }
 
-    /// The Documents screen's JSON; `cdnUrl` is derived from the configured CDN.
-    pub fn to_json(&self, ctx: &Context, uid: &str) -> Value {
+    /// Every attached key, for the links a response hands out.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        Category::ALL
+            .into_iter()
+            .flat_map(|c| self.list(c).iter().map(|e| e.key.as_str()))
+    }
+
+    /// The Documents screen's JSON. Each entry carries a link that renders and
+    /// expires (`cdnUrl`, and the same as `url`; see `links`).
+    pub async fn to_json(&self, ctx: &Context, uid: &str) -> ApiResult<Value> {
         let mut out = json!({
             "uid": uid,
             "patientId": uid,
@@ -135,21 +144,19 @@ impl DocumentsRecord {
             "version": self.version,
         });
         for c in Category::ALL {
-            let entries: Vec<Value> = self
-                .list(c)
-                .iter()
-                .map(|e| {
-                    json!({
-                        "key": e.key, "uploadedAt": e.uploaded_at, "uploadedBy": e.uploaded_by,
-                        "caption": e.caption, "mimeType": e.mime_type, "size": e.size,
-                        "stamp": e.stamp, "mrn": e.mrn, "scheme": e.scheme,
-                        "cdnUrl": ctx.cdn_url(&e.key),
-                    })
-                })
-                .collect();
+            let mut entries = Vec::with_capacity(self.list(c).len());
+            for e in self.list(c) {
+                let link = links::link(ctx, &e.key).await?;
+                entries.push(json!({
+                    "key": e.key, "uploadedAt": e.uploaded_at, "uploadedBy": e.uploaded_by,
+                    "caption": e.caption, "mimeType": e.mime_type, "size": e.size,
+                    "stamp": e.stamp, "mrn": e.mrn, "scheme": e.scheme,
+                    "cdnUrl": link, "url": link,
+                }));
+            }
             out[c.field()] = Value::Array(entries);
         }
-        out
+        Ok(out)
     }
 }
 

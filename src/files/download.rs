@@ -25,14 +25,17 @@ pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiR
     ctx.bucket()?;
     let patient = patients::resolve(ctx, id).await?;
     super::guard(patient.uid(), &key)?;
-    if s3_objects::head(ctx, &key).await?.is_none() {
+    // The ledger entry is written concurrently with the existence check.
+    let audit = Audit::of(req, "files.presign-download").keys([key.as_str()]);
+    let (found, written) = tokio::join!(
+        s3_objects::head(ctx, &key),
+        audit.write(ctx, patient.uid())
+    );
+    if found?.is_none() {
         return Err(ApiError::not_found("File not found"));
     }
+    written?;
     let url = s3_objects::presign_get(ctx, &key).await?;
-    Audit::of(req, "files.presign-download")
-        .keys([key.as_str()])
-        .write(ctx, patient.uid())
-        .await?;
     Ok(Reply::ok(json!({
         "url": url,
         "method": "GET",

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::patients;
 use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
-use crate::s3_objects;
+use crate::links;
 
 /// The folder to list, below `patients/{uid}/`.
 pub fn folder(req: &ApiRequest) -> ApiResult<String> {
@@ -77,18 +77,26 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
             Some(key)
         }
     };
-    let out = ctx
+    let presign = req.flag("presign");
+    let listing = ctx
         .s3
         .list_objects_v2()
         .bucket(&bucket)
         .prefix(&prefix)
         .max_keys(limit as i32)
         .set_start_after(start_after)
-        .send()
-        .await?;
-    let presign = req.flag("presign");
+        .send();
+    // With links, the ledger entry (the listing's folder) is written
+    // concurrently with the listing.
+    let out = if presign {
+        let audit = Audit::of(req, "files.list-links").target(folder.clone());
+        let (out, written) = tokio::join!(listing, audit.write(ctx, patient.uid()));
+        written?;
+        out?
+    } else {
+        listing.await?
+    };
     let mut items = Vec::new();
-    let mut presigned = Vec::new();
     let mut last_key = None;
     for obj in out.contents() {
         let Some(key) = obj.key() else { continue };
@@ -97,29 +105,20 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         item["size"] = json!(obj.size());
         item["etag"] = json!(obj.e_tag().map(|e| e.trim_matches('"')));
         item["lastModified"] = json!(obj.last_modified().map(|t| t.to_string()));
-        if let Some(cdn) = ctx.cdn_url(key) {
-            item["cdnUrl"] = json!(cdn);
-        }
         if presign {
-            match s3_objects::presign_get(ctx, key).await {
+            match links::link(ctx, key).await {
                 Ok(url) => {
-                    presigned.push(key.to_string());
+                    item["cdnUrl"] = json!(url);
                     item["url"] = json!(url);
                     item["expiresIn"] = json!(ctx.settings.presign_expires.as_secs());
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "presign failed; item skipped");
+                    tracing::warn!(error = %err, "link signing failed; item skipped");
                     continue;
                 }
             }
         }
         items.push(item);
-    }
-    if !presigned.is_empty() {
-        Audit::of(req, "files.list-presign")
-            .keys(presigned)
-            .write(ctx, patient.uid())
-            .await?;
     }
     let next_cursor = if out.is_truncated().unwrap_or(false) {
         last_key.map(|k| URL_SAFE_NO_PAD.encode(k))

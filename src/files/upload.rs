@@ -1,10 +1,9 @@
-//! `POST /patients/{id}/files/presign-upload`: a presigned PUT with the
-//! Content-Type and the provenance metadata signed, plus every header the
-//! browser must send and the keys of the upload's siblings.
+//! `POST /patients/{id}/files/presign-upload`: a presigned PUT with only the
+//! Content-Type signed (so the clinic's uploader, which drops `x-amz-meta-*`
+//! headers, and one that sends them all both succeed), the upload's
+//! provenance recorded as an upload intent with the audit entry, and the keys
+//! of the upload's siblings.
 
-use std::collections::BTreeMap;
-
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,13 +15,8 @@ use crate::http::{ApiRequest, Reply};
 use crate::patients::{self, PatientItem};
 use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
 use crate::s3_objects;
-
-/// Percent-encoded in metadata values: all but letters, digits and `-._~`.
-const HEADER_UNSAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use crate::store::tx;
+use crate::uploads::UploadIntent;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,6 +31,7 @@ struct UploadBody {
     max_w: Option<u32>,
     label: Option<String>,
     needs_optimization: Option<bool>,
+    uploaded_by: Option<String>,
 }
 
 /// A validated upload request.
@@ -51,6 +46,8 @@ pub struct UploadPlan {
     pub max_w: u32,
     pub label: Option<String>,
     pub needs_optimization: bool,
+    /// Who the client says uploads (the token's subject wins when auth is on).
+    pub uploaded_by: Option<String>,
 }
 
 /// Reference ids become a folder name: keep them to safe id characters.
@@ -143,35 +140,37 @@ impl UploadPlan {
             max_w,
             label: body.label.as_deref().and_then(s3_keys::slug),
             needs_optimization: body.needs_optimization.unwrap_or(false),
+            uploaded_by: body
+                .uploaded_by
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty() && u.len() <= 256),
         })
     }
 
-    /// Provenance stored as S3 user metadata. Values must be ASCII in HTTP
-    /// headers, so the original file name is percent-encoded.
-    pub fn metadata(&self, patient: &PatientItem) -> BTreeMap<String, String> {
-        let mut meta = BTreeMap::new();
-        meta.insert("patient-uid".to_string(), patient.uid().to_string());
-        let ascii = |v: &str| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
-        if let Some(mrn) = &patient.active_reg_mrn {
-            meta.insert("mrn".to_string(), ascii(mrn));
-        }
-        if let Some(scheme) = &patient.active_scheme {
-            meta.insert("scheme".to_string(), ascii(scheme));
-        }
-        meta.insert("kind".to_string(), self.owner.kind().to_string());
+    /// The upload intent for `key`: provenance as the attach and the ingest
+    /// will read it.
+    pub fn intent(
+        &self,
+        patient: &PatientItem,
+        key: &str,
+        content_type: &str,
+        req: &ApiRequest,
+    ) -> UploadIntent {
+        let mut intent = UploadIntent::new(patient.uid(), key, clock::now_epoch_secs());
+        intent.kind = self.owner.kind().to_string();
         match &self.owner {
-            Owner::Doc(dt) => {
-                meta.insert("doctype".to_string(), dt.as_str().to_string());
-            }
-            Owner::Entity(_, ref_id) => {
-                meta.insert("refid".to_string(), ref_id.clone());
-            }
+            Owner::Doc(dt) => intent.doc_type = Some(dt.as_str().to_string()),
+            Owner::Entity(_, ref_id) => intent.ref_id = Some(ref_id.clone()),
         }
-        meta.insert("original-filename".to_string(), ascii(&self.filename));
-        if self.needs_optimization {
-            meta.insert("needs-optimization".to_string(), "true".to_string());
-        }
-        meta
+        intent.content_type = content_type.to_string();
+        intent.original_filename = self.filename.clone();
+        intent.uploaded_by = req.attributed(self.uploaded_by.clone());
+        intent.mrn = patient.active_reg_mrn.clone();
+        intent.scheme = patient.active_scheme.clone();
+        intent.needs_optimization = self.needs_optimization;
+        intent.request_id = req.request_id.clone();
+        intent.requested_at = clock::now_rfc3339();
+        intent
     }
 }
 
@@ -200,17 +199,15 @@ pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiRes
         plan.content_type
     };
 
-    let mut metadata = plan.metadata(&patient);
-    if let Some(caller) = &req.caller {
-        // Signed into the URL: the ingest credits the upload to this subject.
-        let subject = utf8_percent_encode(&caller.subject, HEADER_UNSAFE).to_string();
-        metadata.insert("uploaded-by".to_string(), subject);
-    }
-    let put =
-        s3_objects::presign_put(ctx, &key, content_type, metadata.into_iter().collect()).await?;
-    Audit::of(req, "files.presign-upload")
-        .keys([key.as_str()])
-        .write(ctx, patient.uid())
+    let put = s3_objects::presign_put(ctx, &key, content_type).await?;
+    // The intent and the audit entry of this presign, in one write.
+    let intent = plan.intent(&patient, &key, content_type, req);
+    let audit = Audit::of(req, "files.presign-upload").keys([key.as_str()]);
+    ctx.ddb
+        .transact_write_items()
+        .transact_items(audit.tx_item(ctx.table(), patient.uid())?)
+        .transact_items(tx::put(ctx.table(), intent.to_item()?, None)?)
+        .send()
         .await?;
     let mut headers: serde_json::Map<String, serde_json::Value> = put
         .headers
@@ -287,10 +284,9 @@ mod tests {
     }
 
     #[test]
-    fn metadata_is_ascii_and_carries_provenance() {
-        let p = plan(
-            json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg", "docType": "radiology"}),
-        )
+    fn the_intent_carries_provenance_and_the_callers_name() {
+        let p = plan(json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg",
+                            "docType": "radiology", "uploadedBy": "nurse-a"}))
         .unwrap();
         let patient = PatientItem {
             patient_uid: "u1".into(),
@@ -298,12 +294,19 @@ mod tests {
             active_scheme: Some("GEN".into()),
             ..Default::default()
         };
-        let meta = p.metadata(&patient);
-        assert_eq!(meta["patient-uid"], "u1");
-        assert_eq!(meta["doctype"], "radiology");
-        assert_eq!(meta["kind"], "doc");
-        assert_eq!(meta["mrn"], "M%201");
-        assert!(meta.values().all(|v| v.is_ascii()));
-        assert_eq!(meta["original-filename"], "R%C3%B6ntgen%201%2Ejpg");
+        let req = ApiRequest {
+            request_id: "req-1".into(),
+            ..Default::default()
+        };
+        let key = "patients/u1/optimized/docs/radiology/1-a-q80-1600w.jpg";
+        let intent = p.intent(&patient, key, "image/jpeg", &req);
+        assert_eq!(intent.sk, format!("UPLOAD#{key}"));
+        assert_eq!(intent.patient_uid, "u1");
+        assert_eq!(intent.kind, "doc");
+        assert_eq!(intent.doc_type.as_deref(), Some("radiology"));
+        assert_eq!(intent.original_filename, "Röntgen 1.jpg");
+        assert_eq!(intent.mrn.as_deref(), Some("M 1"));
+        assert_eq!(intent.uploaded_by.as_deref(), Some("nurse-a"));
+        assert_eq!(intent.request_id, "req-1");
     }
 }

@@ -1,0 +1,97 @@
+//! Upload intents: what a presigned upload is for, recorded at presign time
+//! under the patient (`PATIENT#{uid}` / `UPLOAD#{key}`), in the same
+//! transaction as the presign's audit entry. The attach route and the S3
+//! ingest read it in the batch that resolves the patient, so provenance
+//! (who asked, the MRN and scheme of the time, the original file name) needs
+//! no S3 user metadata, which the client would have to send as headers and
+//! which S3 encryption does not cover. Intents expire (DynamoDB TTL on
+//! `expires_at`) a month after the presign; an attach after that still works,
+//! without the presign caller as `uploadedBy`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiResult;
+use crate::keys;
+use crate::store::{self, Item};
+
+/// How long an intent is kept for a late attach.
+const KEEP_SECS: u64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UploadIntent {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub patient_uid: String,
+    pub key: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_id: Option<String>,
+    pub content_type: String,
+    pub original_filename: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub needs_optimization: bool,
+    pub request_id: String,
+    pub requested_at: String,
+    /// Epoch seconds; the table's TTL attribute.
+    pub expires_at: u64,
+}
+
+impl UploadIntent {
+    /// An intent for `key` of patient `uid`, kept for a month from `now_secs`.
+    pub fn new(uid: &str, key: &str, now_secs: u64) -> Self {
+        Self {
+            pk: keys::patient_pk(uid),
+            sk: keys::upload_sk(key),
+            patient_uid: uid.to_string(),
+            key: key.to_string(),
+            expires_at: now_secs + KEEP_SECS,
+            ..Default::default()
+        }
+    }
+
+    pub fn to_item(&self) -> ApiResult<Item> {
+        store::to_item(self)
+    }
+
+    /// The intent read with the patient, if it names this patient and key.
+    pub fn from_item(item: Option<Item>, uid: &str, key: &str) -> ApiResult<Option<Self>> {
+        let intent = item.map(store::from_item::<Self>).transpose()?;
+        Ok(intent.filter(|i| i.patient_uid == uid && i.key == key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_intent_round_trips_and_only_matches_its_own_patient_and_key() {
+        let mut intent = UploadIntent::new("u1", "patients/u1/optimized/docs/lab/a.jpg", 100);
+        intent.uploaded_by = Some("dr-a".into());
+        intent.original_filename = "scan 1.jpg".into();
+        assert_eq!(intent.sk, "UPLOAD#patients/u1/optimized/docs/lab/a.jpg");
+        assert_eq!(intent.expires_at, 100 + KEEP_SECS);
+        let item = intent.to_item().unwrap();
+        let back = UploadIntent::from_item(Some(item.clone()), "u1", &intent.key).unwrap();
+        assert_eq!(back.as_ref(), Some(&intent));
+        assert_eq!(
+            UploadIntent::from_item(Some(item.clone()), "u2", &intent.key).unwrap(),
+            None
+        );
+        assert_eq!(
+            UploadIntent::from_item(Some(item), "u1", "patients/u1/other").unwrap(),
+            None
+        );
+        assert_eq!(UploadIntent::from_item(None, "u1", "k").unwrap(), None);
+    }
+}
