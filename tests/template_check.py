@@ -5,7 +5,9 @@
 - the API function sets every environment variable the code reads
   (`ENV_VARS` in src/context.rs) and the S3 event function the ones it needs;
 - the table declares every index the code queries (src/keys.rs);
-- no IAM statement allows dynamodb:Scan or a wildcard resource.
+- no IAM statement allows dynamodb:Scan or a wildcard resource;
+- the distribution serves signed URLs only (a trusted key group holding the
+  key the API signs with) and the API may read that key's private half.
 
 Prints a closing "N passed, M failed" line and exits non-zero on failure.
 """
@@ -95,6 +97,22 @@ def main():
     check("no IAM statement allows dynamodb:Scan", not scans, ", ".join(scans))
     wild = [n for n, s in statements if s.get("Resource") == "*" or s.get("Resource") == ["*"]]
     check("no IAM statement uses a wildcard resource", not wild, ", ".join(wild))
+
+    behavior = resources["Distribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
+    groups = [g.get("Ref") for g in behavior.get("TrustedKeyGroups", [])]
+    group_keys = [
+        k.get("Ref")
+        for g in groups if g in resources
+        for k in resources[g]["Properties"]["KeyGroupConfig"]["Items"]
+    ]
+    signing_key = api_env.get("CDN_KEY_PAIR_ID", {}).get("Ref")
+    check("the distribution trusts a key group holding the API's signing key",
+          bool(groups) and signing_key in group_keys and
+          resources.get(signing_key, {}).get("Type") == "AWS::CloudFront::PublicKey",
+          f"groups {groups}, keys {group_keys}, API key {signing_key}")
+    ssm = [s for n, s in statements if n == "ApiFunction" and s.get("Action") == "ssm:GetParameter"]
+    check("the API may read the signing key's parameter, and only it",
+          len(ssm) == 1 and "CdnPrivateKeyParameter" in str(ssm[0].get("Resource")), str(ssm))
 
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
