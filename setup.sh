@@ -2,6 +2,7 @@
 # HMS backend: local run, tests, build and deployment.
 #
 #   ./setup.sh local     run the API on http://127.0.0.1:3000 against local emulators
+#                        (--seed: load a few demo patients once it is up)
 #   ./setup.sh check     run the whole test suite (what CI runs)
 #   ./setup.sh full      build and deploy to AWS, then smoke-test the deployed API
 #   ./setup.sh build     cargo lambda build (arm64) and sam build
@@ -13,7 +14,8 @@
 #   ./setup.sh bench     run the benchmark (writes BENCHMARKS.md)
 #
 # Everything it needs is installed on first use: a Python venv in .venv
-# (moto, cfn-lint) and the s3s-fs S3 server under ~/.cache/hms.
+# (moto, cfn-lint), the project's local S3 server (tests/emulator/s3, built
+# by cargo) and, for the browser test, Debian's chromium and playwright-core.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,11 +23,11 @@ cd "$ROOT"
 
 VENV="$ROOT/.venv"
 CACHE="${HMS_CACHE:-$HOME/.cache/hms}"
-S3S_VERSION="0.14.1"
-S3S_BIN="$CACHE/s3s-fs/bin/s3s-fs"
+S3_BIN="$ROOT/target/debug/hms-local-s3"
 LOCAL_PORT="${PORT:-3000}"
 DDB_PORT="${HMS_DDB_PORT:-5005}"
 S3_PORT="${HMS_S3_PORT:-8014}"
+EVENTS_PORT="${HMS_EVENTS_PORT:-3001}"
 LOCAL_KEY="hmslocal"
 LOCAL_SECRET="hmslocalsecret"
 
@@ -50,13 +52,11 @@ ensure_venv() {
   echo "$want" >"$stamp"
 }
 
-ensure_s3s() {
-  if [[ -x "$S3S_BIN" ]]; then
-    return
-  fi
+# The local S3 (tests/emulator/s3): SigV4 checks, 1024-byte keys, bucket
+# CORS and preflights, ObjectCreated events to the ingest.
+ensure_s3() {
   need cargo "install Rust from https://rustup.rs"
-  say "installing s3s-fs $S3S_VERSION (an S3 server that verifies signatures; once, ~2 min)"
-  cargo install "s3s-fs@$S3S_VERSION" --features binary --locked --root "$CACHE/s3s-fs" --quiet
+  cargo build --quiet -p hms-local-s3
 }
 
 wait_port() {
@@ -78,71 +78,94 @@ cleanup() {
   wait 2>/dev/null || true
 }
 
-# Starts moto (DynamoDB, CloudFront) and s3s-fs (S3) on 127.0.0.1 and exports
-# the environment that points the API at them.
+# Starts moto (DynamoDB, CloudFront, SSM) and the local S3 on 127.0.0.1 and
+# exports the environment that points the API at them. The S3 delivers each
+# ObjectCreated event under patients/ to the API's ingest port, as the
+# deployed bucket does to the S3 event function.
 start_emulators() {
   local data="$ROOT/.cache/s3-data"
   mkdir -p "$data"
   "$VENV/bin/python" tests/emulator/moto_serial.py --port "$DDB_PORT" >"$ROOT/.cache/moto.log" 2>&1 &
   PIDS+=($!)
-  "$S3S_BIN" --host 127.0.0.1 --port "$S3_PORT" --access-key "$LOCAL_KEY" --secret-key "$LOCAL_SECRET" "$data" \
-    >"$ROOT/.cache/s3s.log" 2>&1 &
+  "$S3_BIN" --host 127.0.0.1 --port "$S3_PORT" --access-key "$LOCAL_KEY" --secret-key "$LOCAL_SECRET" \
+    --data "$data" --notify-url "http://127.0.0.1:$EVENTS_PORT/" --notify-prefix patients/ \
+    >"$ROOT/.cache/s3.log" 2>&1 &
   PIDS+=($!)
   wait_port "$DDB_PORT" "moto"
-  wait_port "$S3_PORT" "s3s-fs"
+  wait_port "$S3_PORT" "the local S3"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
   export AWS_ENDPOINT_URL_CLOUDFRONT="http://127.0.0.1:$DDB_PORT"
+  export AWS_ENDPOINT_URL_SSM="http://127.0.0.1:$DDB_PORT"
   export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$S3_PORT"
   export AWS_ACCESS_KEY_ID="$LOCAL_KEY" AWS_SECRET_ACCESS_KEY="$LOCAL_SECRET" AWS_REGION="${AWS_REGION:-us-east-1}"
   export TABLE_NAME="${TABLE_NAME:-HMS}" FILES_BUCKET="${FILES_BUCKET:-hms-files-local}"
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
+# The API and the S3 event ingest, as the Lambdas run them.
+start_api() {
+  "$ROOT/target/debug/hms-local" --provision --addr "127.0.0.1:$LOCAL_PORT" \
+    --s3-events-addr "127.0.0.1:$EVENTS_PORT" "$@" &
+  PIDS+=($!)
+}
+
 cmd_local() {
+  local seed=false
+  for arg in "$@"; do
+    case "$arg" in
+      --seed) seed=true ;;
+      *) die "unknown option $arg (use --seed)" ;;
+    esac
+  done
   ensure_venv
-  ensure_s3s
   mkdir -p .cache
-  say "building the API"
+  say "building the API and the local S3"
   cargo build --quiet --bin hms-local
+  ensure_s3
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   start_emulators
+  start_api
+  wait_port "$LOCAL_PORT" "the local API"
+  if $seed; then
+    python3 tests/seed.py "http://127.0.0.1:$LOCAL_PORT"
+  fi
   cat <<MSG
-==> HMS API on http://127.0.0.1:$LOCAL_PORT (DynamoDB/CloudFront: moto :$DDB_PORT, S3: s3s-fs :$S3_PORT)
+==> HMS API on http://127.0.0.1:$LOCAL_PORT (DynamoDB/CloudFront: moto :$DDB_PORT, S3: :$S3_PORT, S3 events -> :$EVENTS_PORT)
     try:
       curl -s http://127.0.0.1:$LOCAL_PORT/health
       curl -s -X POST http://127.0.0.1:$LOCAL_PORT/patients -H 'content-type: application/json' \\
         -d '{"name":"Test Patient","registration":{"mrn":"MRN-001","scheme":"GENERAL","department":"Surgery"}}'
       curl -s http://127.0.0.1:$LOCAL_PORT/patients/MRN-001/documents
+    demo data: ./setup.sh local --seed (or python3 tests/seed.py http://127.0.0.1:$LOCAL_PORT)
     Ctrl-C stops the API and the emulators.
 MSG
-  "$ROOT/target/debug/hms-local" --provision --addr "127.0.0.1:$LOCAL_PORT" &
-  PIDS+=($!)
   wait "${PIDS[-1]}"
 }
 
 cmd_check() {
   ensure_venv
-  ensure_s3s
+  ensure_s3
   say "cargo fmt --check"
   cargo fmt --all -- --check
   say "cargo clippy"
-  cargo clippy --quiet --all-targets -- -D warnings
+  cargo clippy --quiet --workspace --all-targets -- -D warnings
   say "template: cfn-lint and reference checks; openapi.yaml validation"
   "$VENV/bin/cfn-lint" template.yaml
   "$VENV/bin/python" tests/template_check.py
   "$VENV/bin/openapi-spec-validator" openapi.yaml
-  say "cargo test (unit and integration, against local emulators)"
-  HMS_PYTHON="$VENV/bin/python" HMS_S3S_FS="$S3S_BIN" cargo test --quiet
-  say "smoke tests against the local server"
+  say "cargo test (unit and integration, against local emulators; the local S3's own tests)"
+  HMS_PYTHON="$VENV/bin/python" HMS_LOCAL_S3="$S3_BIN" cargo test --quiet --workspace
+  say "smoke tests and the browser test against the local stack"
   mkdir -p .cache
   trap cleanup EXIT
-  DDB_PORT="$(free_port)" S3_PORT="$(free_port)" LOCAL_PORT="$(free_port)"
+  DDB_PORT="$(free_port)" S3_PORT="$(free_port)" LOCAL_PORT="$(free_port)" EVENTS_PORT="$(free_port)"
+  rm -rf "$ROOT/.cache/s3-data"
   start_emulators
-  "$ROOT/target/debug/hms-local" --provision --addr "127.0.0.1:$LOCAL_PORT" >"$ROOT/.cache/api.log" 2>&1 &
-  PIDS+=($!)
+  start_api >"$ROOT/.cache/api.log" 2>&1
   wait_port "$LOCAL_PORT" "the local API"
   FUNCTION_URL="http://127.0.0.1:$LOCAL_PORT" cmd_test
+  tests/browser/run.sh "http://127.0.0.1:$LOCAL_PORT"
 }
 
 free_port() {
@@ -236,11 +259,11 @@ cmd_test() {
 }
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
-  local) cmd_local ;;
+  local) cmd_local "${@:2}" ;;
   check) cmd_check ;;
   full) cmd_build && cmd_deploy "${@:2}" && cmd_test ;;
   build) cmd_build ;;
@@ -250,8 +273,8 @@ case "${1:-}" in
   clean) cmd_clean "${@:2}" ;;
   # Release builds share one target folder per machine: a fresh clone then
   # compiles only this crate, not its dependencies again.
-  bench) shift; ensure_venv; ensure_s3s
-    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}" "$VENV/bin/python" bench/bench.py "$@" ;;
+  bench) shift; ensure_venv; ensure_s3
+    HMS_LOCAL_S3="$S3_BIN" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}" "$VENV/bin/python" bench/bench.py "$@" ;;
   -h | --help | help | "") usage ;;
   *) usage; exit 2 ;;
 esac

@@ -3,7 +3,6 @@
 
 use serde_json::{json, Value};
 
-use crate::seed::patient_with_short_uid;
 use crate::support::{put_presigned, unique, App};
 
 /// The patient's whole ledger, newest first, read page by page.
@@ -44,9 +43,9 @@ async fn the_document_flow_is_in_the_ledger_newest_first() {
         .await;
     assert_eq!(presign.status, 200);
     assert_eq!(
-        presign.calls.get("DynamoDB.PutItem"),
+        presign.calls.get("DynamoDB.TransactWriteItems"),
         1,
-        "the presign is recorded"
+        "the presign is recorded with its upload intent"
     );
     assert_eq!(
         put_presigned(&presign.body, b"\xff\xd8xr\xff\xd9", None).await,
@@ -104,7 +103,7 @@ async fn the_document_flow_is_in_the_ledger_newest_first() {
         vec![
             "files.delete",
             "documents.detach",
-            "files.list-presign",
+            "files.list-links",
             "files.presign-download",
             "documents.attach",
             "files.presign-upload",
@@ -118,7 +117,9 @@ async fn the_document_flow_is_in_the_ledger_newest_first() {
     }
     let times: Vec<&str> = entries.iter().map(|e| e["at"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
-    for e in &entries[..6] {
+    // A listing with links names its folder, every other entry the key
+    assert_eq!(entries[2]["target"], "optimized/docs/radiology/");
+    for e in entries[..6].iter().filter(|e| e["action"] != "files.list-links") {
         assert!(
             e["keys"]
                 .as_array()
@@ -265,7 +266,7 @@ async fn patient_changes_record_the_fields_they_touched() {
 #[tokio::test]
 async fn entity_file_changes_name_their_entity() {
     let app = App::new();
-    let (uid, _) = patient_with_short_uid(&app).await;
+    let (uid, _) = app.create_patient().await;
     let r = app
         .post(
             &format!("/patients/{uid}/tasks"),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::{json, Value};
 
-use crate::support::{unique, App, BUCKET};
+use crate::support::{meta_headers, put_presigned, unique, App, BUCKET};
 
 const FIXTURE_UID: &str = "0190f5c0-0000-7000-8000-00000000f1a7";
 const FIXTURE_MRN: &str = "FIXTURE-MRN-1";
@@ -109,9 +109,18 @@ async fn the_s3_fixture_parses_and_ingests() {
 
 #[tokio::test]
 async fn new_documents_are_attached_once_with_provenance() {
-    let app = App::with_env(&[("CDN_DOMAIN", "cdn.example.org")]);
+    let app = App::new();
     let (uid, mrn) = app.create_patient().await;
-    let key = app.upload_doc(&uid, "radiology").await;
+    let key = app
+        .upload(
+            &uid,
+            json!({"filename": "chest.jpg", "mimeType": "image/jpeg", "docType": "radiology", "uploadedBy": "nurse-7"}),
+            b"\xff\xd8xray\xff\xd9",
+        )
+        .await["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
     let report = hms::s3_events::ingest(&app.ctx, &s3_event(&[&key])).await;
     assert_eq!(
         report,
@@ -127,14 +136,14 @@ async fn new_documents_are_attached_once_with_provenance() {
     let list = docs["radiology"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["key"], key.as_str());
-    assert_eq!(
-        list[0]["mrn"],
-        mrn.as_str(),
-        "MRN from the object's metadata"
-    );
+    // Provenance from the upload intent: who asked for the presign
+    assert_eq!(list[0]["uploadedBy"], "nurse-7");
+    assert_eq!(list[0]["mrn"], mrn.as_str());
     assert_eq!(list[0]["scheme"], "GENERAL");
     assert_eq!(list[0]["mimeType"], "image/jpeg");
-    assert_eq!(list[0]["cdnUrl"], format!("https://cdn.example.org/{key}"));
+    let link = list[0]["cdnUrl"].as_str().expect("a link");
+    assert_eq!(list[0]["url"], link);
+    assert_eq!(reqwest::get(link).await.unwrap().status(), 200);
     // The attach route then sees it as already attached
     let r = app
         .post(
@@ -147,6 +156,62 @@ async fn new_documents_are_attached_once_with_provenance() {
         r.body["documents"]["radiology"].as_array().unwrap().len(),
         1
     );
+}
+
+#[tokio::test]
+async fn an_upload_without_attach_appears_within_a_second_through_the_s3_event() {
+    // Given the S3 that notifies the ingest, as the deployed bucket does
+    let app = App::with_ingest();
+    let (uid, mrn) = app.create_patient().await;
+    // When a document is uploaded (presign, then PUT without the
+    // x-amz-meta-* headers, as the clinic's helper sends it) and never attached
+    let answer = app
+        .post(
+            &format!("/patients/{uid}/files/presign-upload"),
+            json!({"filename": "cbc.jpg", "mimeType": "image/jpeg", "docType": "lab", "uploadedBy": "nurse-9"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(meta_headers(&answer.body), Vec::<String>::new());
+    let key = answer.body["key"].as_str().expect("key").to_string();
+    let uploaded = std::time::Instant::now();
+    assert_eq!(put_presigned(&answer.body, b"\xff\xd8cbc\xff\xd9", None).await, 200);
+    // Then it is in the record within a second, credited to the presign caller
+    let entry = loop {
+        let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+        let found = docs["labReports"]
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["key"] == key.as_str()).cloned());
+        if let Some(entry) = found {
+            break entry;
+        }
+        assert!(
+            uploaded.elapsed() < std::time::Duration::from_secs(1),
+            "not ingested within 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(entry["uploadedBy"], "nurse-9");
+    assert_eq!(entry["mrn"], mrn.as_str());
+    let link = entry["cdnUrl"].as_str().expect("link");
+    assert_eq!(reqwest::get(link).await.expect("GET").status(), 200);
+    // And the ledger names the ingest, under the presign's request id
+    let ledger = app.get(&format!("/patients/{uid}/audit")).await.body;
+    let attach = ledger["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["action"] == "documents.attach")
+        .expect("the ingest's entry")
+        .clone();
+    assert_eq!(attach["actor"], hms::s3_events::INGEST_ACTOR);
+    let presign = ledger["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["action"] == "files.presign-upload")
+        .expect("the presign's entry");
+    assert_eq!(attach["requestId"], presign["requestId"]);
 }
 
 #[tokio::test]

@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
-use crate::support::{put_presigned, put_to, App};
+use crate::support::{meta_headers, put_presigned, put_to, App};
 
 #[tokio::test]
 async fn upload_attach_list_and_download_the_same_bytes() {
-    let app = App::with_env(&[("CDN_DOMAIN", "cdn.example.org")]);
+    let app = App::new();
     let (uid, mrn) = app.create_patient().await;
     let bytes: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
 
@@ -36,8 +36,13 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     assert_eq!(answer["contentType"], "image/jpeg");
     assert_eq!(answer["expiresIn"], 900);
     assert_eq!(answer["headers"]["Content-Type"], "image/jpeg");
-    assert_eq!(answer["headers"]["x-amz-meta-patient-uid"], uid.as_str());
-    assert_eq!(answer["headers"]["x-amz-meta-doctype"], "lab");
+    // Nothing the client must send is an x-amz-meta-* header: provenance is
+    // in the upload intent, not in S3 metadata
+    assert_eq!(meta_headers(&answer), Vec::<String>::new());
+    let intent = app.upload_intent(&uid, &key).await.expect("intent");
+    assert_eq!(intent.doc_type.as_deref(), Some("lab"));
+    assert_eq!(intent.original_filename, "CBC report.jpg");
+    assert_eq!(intent.mrn.as_deref(), Some(mrn.as_str()));
     assert_eq!(answer["hints"]["optimizedKey"], key.as_str());
     let stem = key
         .rsplit('/')
@@ -98,7 +103,13 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     assert_eq!(entry["mrn"], mrn.as_str());
     assert_eq!(entry["stamp"]["label"], "verified");
     assert_eq!(entry["stamp"]["stampedBy"], "doc-1");
-    assert_eq!(entry["cdnUrl"], format!("https://cdn.example.org/{key}"));
+    // The entry's link renders the same bytes, and `url` carries it too
+    let link = entry["cdnUrl"].as_str().expect("a link");
+    assert_eq!(entry["url"], link);
+    assert!(link.contains("X-Amz-Expires=900"), "{link}");
+    let shown = reqwest::get(link).await.unwrap();
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.bytes().await.unwrap().to_vec(), bytes);
     assert!(r.calls.total() <= 3, "attach used {}", r.calls);
     assert_eq!(r.calls.get("S3.HeadObject"), 1);
 
@@ -144,10 +155,17 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
 
     // The Documents screen shows it in one call
+    // (its links' ledger entry is written alongside the read)
     let r = app.get(&format!("/patients/{uid}/documents")).await;
     assert_eq!(r.body["labReports"].as_array().unwrap().len(), 1);
-    assert_eq!(r.calls.to_string(), "DynamoDB.BatchGetItem x1");
+    assert_eq!(
+        r.calls.to_string(),
+        "DynamoDB.BatchGetItem x1, DynamoDB.PutItem x1"
+    );
     let r = app.get(&format!("/patients/{mrn}/documents")).await;
     assert_eq!(r.body["labReports"].as_array().unwrap().len(), 1);
-    assert_eq!(r.calls.to_string(), "DynamoDB.BatchGetItem x2");
+    assert_eq!(
+        r.calls.to_string(),
+        "DynamoDB.BatchGetItem x2, DynamoDB.PutItem x1"
+    );
 }

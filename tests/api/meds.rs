@@ -6,7 +6,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::seed::patient_with_short_uid;
 use crate::support::{unique, App};
 
 fn med_body(name: &str) -> Value {
@@ -319,8 +318,7 @@ async fn delete_stops_a_med_once_and_keeps_it_listed() {
 #[tokio::test]
 async fn files_attach_and_detach_on_a_med() {
     let app = App::new();
-    // A short uid: see `seed` (the S3 emulator's key length limit)
-    let (uid, _) = patient_with_short_uid(&app).await;
+    let (uid, _) = app.create_patient().await;
     let med_id = id_of(&create_med(&app, &uid, med_body("Insulin")).await);
     let other_id = id_of(&create_med(&app, &uid, med_body("Saline")).await);
     let mut keys = Vec::new();

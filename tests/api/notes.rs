@@ -7,7 +7,6 @@ use base64::Engine;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::seed::patient_with_short_uid;
 use crate::support::{unique, App};
 
 fn note_body(content: &str) -> Value {
@@ -437,8 +436,7 @@ async fn unknown_notes_are_404_and_never_become_items() {
 #[tokio::test]
 async fn files_attach_and_detach_on_a_note() {
     let app = App::new();
-    // A short uid: see `seed` (the S3 emulator's key length limit)
-    let (uid, _) = patient_with_short_uid(&app).await;
+    let (uid, _) = app.create_patient().await;
     let note_id = id_of(&create_note(&app, &uid, "with a scan").await);
     let other_id = id_of(&create_note(&app, &uid, "another").await);
     let upload = |ref_id: String| {
@@ -510,8 +508,7 @@ async fn files_attach_and_detach_on_a_note() {
 #[tokio::test]
 async fn the_oldest_of_more_than_200_notes_is_found_with_one_key_read() {
     let app = App::new();
-    // A short uid, so the oldest note's file fits the S3 emulator (see `seed`)
-    let (uid, _) = patient_with_short_uid(&app).await;
+    let (uid, _) = app.create_patient().await;
     let mut created = Vec::new();
     for chunk in 0..5 {
         let contents: Vec<String> = (0..41).map(|i| format!("note {chunk}-{i}")).collect();
@@ -581,7 +578,7 @@ async fn the_oldest_of_more_than_200_notes_is_found_with_one_key_read() {
 #[tokio::test]
 async fn concurrent_edits_and_an_attach_on_one_note_all_land() {
     let app = App::new();
-    let (uid, _) = patient_with_short_uid(&app).await;
+    let (uid, _) = app.create_patient().await;
     let note_id = id_of(&create_note(&app, &uid, "draft").await);
     let key = app
         .upload(

@@ -1,6 +1,11 @@
-//! Test harness: real AWS-API servers on 127.0.0.1 (moto for DynamoDB and
-//! CloudFront, s3s-fs for S3, which verifies presigned signatures), started
-//! once per test run on free ports, and helpers that call the real handler.
+//! Test harness: real AWS-API servers on 127.0.0.1 (moto for DynamoDB,
+//! CloudFront and SSM; the project's local S3, `hms-local-s3`, which verifies
+//! SigV4 signatures as S3 does), started once per test run on free ports, and
+//! helpers that call the real handler.
+//!
+//! Two S3 servers run: a plain one, and one that delivers ObjectCreated
+//! events to the real ingest (served in this process, as `hms-local` serves
+//! it), for the tests of uploads that attach themselves.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -21,9 +26,12 @@ pub const SECRET_KEY: &str = "hmstestsecret";
 pub const BUCKET: &str = "hms-files-test";
 pub const TABLE: &str = "HMS-test";
 
+#[derive(Clone)]
 pub struct Emulators {
     pub dynamodb: String,
     pub s3: String,
+    /// An S3 whose ObjectCreated events reach the ingest.
+    pub s3_ingest: String,
 }
 
 static EMULATORS: OnceLock<Emulators> = OnceLock::new();
@@ -83,22 +91,47 @@ fn start_emulators() -> Emulators {
         std::env::var("HMS_TEST_DYNAMODB_URL"),
         std::env::var("HMS_TEST_S3_URL"),
     ) {
-        return Emulators { dynamodb, s3 };
+        let s3_ingest = std::env::var("HMS_TEST_S3_INGEST_URL").unwrap_or_else(|_| s3.clone());
+        return Emulators {
+            dynamodb,
+            s3,
+            s3_ingest,
+        };
     }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let hint = "run ./setup.sh test (it installs the emulators)";
+        let hint = "run ./setup.sh check (it installs and builds the emulators)";
         let python = tool("HMS_PYTHON", repo().join(".venv/bin/python"), hint);
-        let home = std::env::var("HOME").unwrap_or_default();
-        let s3s = tool(
-            "HMS_S3S_FS",
-            PathBuf::from(home).join(".cache/hms/s3s-fs/bin/s3s-fs"),
+        let s3_server = tool(
+            "HMS_LOCAL_S3",
+            repo().join("target/debug/hms-local-s3"),
             hint,
         );
         let ddb_port = free_port();
-        let s3_port = free_port();
-        let data = std::env::temp_dir().join(format!("hms-s3s-{}", std::process::id()));
-        std::fs::create_dir_all(&data).expect("s3 data dir");
+        let events = TcpListener::bind("127.0.0.1:0").expect("an ingest port");
+        let events_url = format!("http://{}/", events.local_addr().expect("address"));
+        let s3 = |port: u16, dir: &str, notify: Option<&str>| {
+            let data = std::env::temp_dir().join(format!("hms-s3-{dir}-{}", std::process::id()));
+            std::fs::create_dir_all(&data).expect("s3 data dir");
+            let mut cmd = Command::new(&s3_server);
+            cmd.args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+                "--data",
+                data.to_str().unwrap_or("/tmp"),
+            ]);
+            if let Some(url) = notify {
+                cmd.args(["--notify-url", url, "--notify-prefix", "patients/"]);
+            }
+            spawn(&mut cmd)
+        };
+        let (s3_port, ingest_port) = (free_port(), free_port());
         let children = vec![
             spawn(
                 Command::new(python).args([
@@ -110,39 +143,56 @@ fn start_emulators() -> Emulators {
                     &ddb_port.to_string(),
                 ]),
             ),
-            spawn(Command::new(s3s).args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &s3_port.to_string(),
-                "--access-key",
-                ACCESS_KEY,
-                "--secret-key",
-                SECRET_KEY,
-                data.to_str().unwrap_or("/tmp"),
-            ])),
+            s3(s3_port, "plain", None),
+            s3(ingest_port, "ingest", Some(&events_url)),
         ];
         wait_for_port(ddb_port, "moto");
-        wait_for_port(s3_port, "s3s-fs");
-        tx.send(Emulators {
+        wait_for_port(s3_port, "hms-local-s3");
+        wait_for_port(ingest_port, "hms-local-s3 (ingest)");
+        let emulators = Emulators {
             dynamodb: format!("http://127.0.0.1:{ddb_port}"),
             s3: format!("http://127.0.0.1:{s3_port}"),
-        })
-        .ok();
-        // Keep this thread (and so the children) alive until the process exits.
+            s3_ingest: format!("http://127.0.0.1:{ingest_port}"),
+        };
+        let ingest_ctx = build_context(
+            &Emulators {
+                s3: emulators.s3_ingest.clone(),
+                ..emulators.clone()
+            },
+            Settings::from_lookup(settings_lookup(&[])),
+        );
+        tx.send(emulators).ok();
+        // Keep this thread (and so the children) alive until the process
+        // exits, serving the ingest the second S3 notifies.
         let _children = children;
-        loop {
-            std::thread::park();
-        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            events.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(events).expect("listener");
+            hms::local_server::serve_s3_events(ingest_ctx, listener, std::future::pending())
+                .await
+                .expect("ingest served");
+        });
     });
     let emulators = rx.recv().expect("emulators started");
     provision(&emulators);
     emulators
 }
 
-/// Creates the table and bucket once, on a runtime of its own.
+/// Creates the table and the bucket (on both S3 servers) once, on a runtime
+/// of its own.
 fn provision(emulators: &Emulators) {
     let ctx = build_context(emulators, Settings::from_lookup(settings_lookup(&[])));
+    let ingest = build_context(
+        &Emulators {
+            s3: emulators.s3_ingest.clone(),
+            ..emulators.clone()
+        },
+        Settings::from_lookup(settings_lookup(&[])),
+    );
     std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -150,9 +200,11 @@ fn provision(emulators: &Emulators) {
                 hms::provision::ensure_table(&ctx)
                     .await
                     .expect("table created");
-                hms::provision::ensure_bucket(&ctx)
-                    .await
-                    .expect("bucket created");
+                for ctx in [&ctx, &ingest] {
+                    hms::provision::ensure_bucket(ctx)
+                        .await
+                        .expect("bucket created");
+                }
             });
         });
     });
@@ -231,6 +283,19 @@ impl App {
     /// With extra settings (e.g. `CDN_DOMAIN`, or an empty `FILES_BUCKET`).
     pub fn with_env(extra: &[(&str, &str)]) -> Self {
         let ctx = build_context(emulators(), Settings::from_lookup(settings_lookup(extra)));
+        Self { ctx }
+    }
+
+    /// Against the S3 whose ObjectCreated events reach the ingest.
+    pub fn with_ingest() -> Self {
+        let emulators = emulators();
+        let ctx = build_context(
+            &Emulators {
+                s3: emulators.s3_ingest.clone(),
+                ..emulators.clone()
+            },
+            Settings::from_lookup(settings_lookup(&[])),
+        );
         Self { ctx }
     }
 
@@ -347,6 +412,17 @@ impl App {
         r.body
     }
 
+    /// The upload intent recorded at presign time for `key`.
+    pub async fn upload_intent(&self, uid: &str, key: &str) -> Option<hms::uploads::UploadIntent> {
+        hms::store::get(
+            &self.ctx,
+            &hms::keys::patient_pk(uid),
+            &hms::keys::upload_sk(key),
+        )
+        .await
+        .expect("intent read")
+    }
+
     /// Uploads a small JPEG-ish file for a document type; returns its key.
     pub async fn upload_doc(&self, id: &str, doc_type: &str) -> String {
         let answer = self
@@ -395,6 +471,18 @@ pub async fn put_to(
     req.send().await.expect("PUT sent").status().as_u16()
 }
 
+/// The names of a presign answer's headers that the clinic's shared upload
+/// helper would drop (it sends every header but `x-amz-meta-*`).
+pub fn meta_headers(answer: &Value) -> Vec<String> {
+    answer["headers"]
+        .as_object()
+        .expect("headers")
+        .keys()
+        .filter(|k| k.to_ascii_lowercase().starts_with("x-amz-meta-"))
+        .cloned()
+        .collect()
+}
+
 /// Calls each `(method, path, body)` and asserts a 404 `Patient not found`
 /// that wrote nothing.
 pub async fn assert_unknown_patient(app: &App, routes: Vec<(&str, String, Option<Value>)>) {
@@ -408,6 +496,14 @@ pub async fn assert_unknown_patient(app: &App, routes: Vec<(&str, String, Option
             .sum();
         assert_eq!(writes, 0, "{method} {path} wrote");
     }
+}
+
+/// An SSM client on the emulator (moto serves SSM as well).
+pub fn ssm() -> aws_sdk_ssm::Client {
+    let conf = aws_sdk_ssm::config::Builder::from(&sdk_config())
+        .endpoint_url(&emulators().dynamodb)
+        .build();
+    aws_sdk_ssm::Client::from_conf(conf)
 }
 
 pub fn unique(prefix: &str) -> String {

@@ -557,10 +557,7 @@ async fn dashboard_lists_a_department_across_patients_and_pages_with_a_cursor() 
 }
 
 /// A task as an earlier backend may have stored it: a short id, `recurring`
-/// as a string, no `patient_uid`, no `created_at`. (Short ids also keep S3
-/// keys within what the s3s-fs emulator can store: it names a sidecar file
-/// after the base64 of the key, so keys over ~150 characters, e.g. with a
-/// UUID task id, fail there with a 500 although real S3 takes 1024.)
+/// as a string, no `patient_uid`, no `created_at`.
 async fn seed_legacy_task(app: &App, uid: &str, task_id: &str, department: &str) {
     use aws_sdk_dynamodb::types::AttributeValue as Av;
     let s = |v: &str| Av::S(v.to_string());
