@@ -1,5 +1,5 @@
 """HMS benchmark: the release build of the API handler (served by hms-local,
-the same handler the Lambda runs) against moto and s3s-fs on 127.0.0.1.
+the same handler the Lambda runs) against moto and the local S3 on 127.0.0.1.
 
 Measures cold start, peak RSS, per-route latency percentiles and the AWS calls
 each route makes (from the server's own call-counting log lines), and writes
@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PY = ROOT / ".venv/bin/python"
-S3S = Path(os.environ.get("HMS_S3S_FS", Path.home() / ".cache/hms/s3s-fs/bin/s3s-fs"))
+S3S = Path(os.environ.get("HMS_LOCAL_S3", ROOT / "target/debug/hms-local-s3"))
 # Release builds go to a target folder shared by every clone on this machine
 # (setup.sh sets CARGO_TARGET_DIR), so a fresh clone reuses compiled crates.
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -137,7 +137,7 @@ def percentile(values, p):
 def main():
     t_start = time.time()
     if not VENV_PY.exists() or not S3S.exists():
-        raise SystemExit("run ./setup.sh bench (it installs moto and s3s-fs)")
+        raise SystemExit("run ./setup.sh bench (it installs moto and builds the local S3)")
     # One binary: each release binary gets its own whole-program (LTO) pass.
     build_cmd = ["cargo", "build", "--release", "--quiet", "--bin", "hms-local"]
     build_s = None
@@ -153,7 +153,7 @@ def main():
         subprocess.Popen([str(VENV_PY), str(ROOT / "tests/emulator/moto_serial.py"), "--port", str(ddb_port)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([str(S3S), "--host", "127.0.0.1", "--port", str(s3_port), "--access-key", KEY,
-                          "--secret-key", SECRET, str(work / "s3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                          "--secret-key", SECRET, "--data", str(work / "s3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     (work / "s3").mkdir(exist_ok=True)
     try:
@@ -522,7 +522,7 @@ def write_report(r):
         + (f", of which {r['build_s']:.0f} s building" if r.get("build_s") is not None else " (prebuilt server)")
         + (" (quick mode)" if QUICK else ""),
         f"- server: `{SERVER.name}` from `{SERVER.parent}` (release profile) serving the Lambda handler; "
-        "DynamoDB/CloudFront: moto behind tests/emulator/moto_serial.py (one request at a time), S3: s3s-fs, "
+        "DynamoDB/CloudFront: moto behind tests/emulator/moto_serial.py (one request at a time), S3: hms-local-s3, "
         "all on 127.0.0.1",
         "- command: `./setup.sh bench`",
         "",

@@ -185,7 +185,9 @@ impl Context {
             });
         match pem.and_then(|pem| UrlSigner::from_pem(domain, id, &pem).map_err(|e| e.to_string())) {
             Ok(signer) => self.cdn = Some(Arc::new(signer)),
-            Err(err) => tracing::error!(error = %err, "CDN signing key unavailable; links are presigned S3 GETs"),
+            Err(err) => {
+                tracing::error!(error = %err, "CDN signing key unavailable; links are presigned S3 GETs")
+            }
         }
         self
     }
@@ -261,7 +263,6 @@ impl Context {
             .as_deref()
             .ok_or(ApiError::NotConfigured("FILES_BUCKET"))
     }
-
 }
 
 #[cfg(test)]

@@ -33,8 +33,8 @@ pub mod s3_keys;
 pub mod s3_objects;
 pub mod store;
 pub mod tasks;
-pub mod uploads;
 pub mod timeline;
+pub mod uploads;
 
 pub use context::Context;
 pub use router::{handle, handle_counted};

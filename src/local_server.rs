@@ -80,13 +80,19 @@ where
     }
 }
 
-async fn ingest_event(ctx: &Context, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn ingest_event(
+    ctx: &Context,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: String| {
         let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
         *resp.status_mut() = status;
         resp
     };
-    let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+    let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
     };

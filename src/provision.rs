@@ -139,9 +139,15 @@ mod tests {
         let block = &template[start..start + 400];
         let list = |items: &[&str]| items.join(", ");
         assert!(block.contains(&format!("AllowedMethods: [{}]", list(&CORS_METHODS))));
-        let quoted: Vec<String> = CORS_ALLOWED_HEADERS.iter().map(|h| format!("'{h}'")).collect();
+        let quoted: Vec<String> = CORS_ALLOWED_HEADERS
+            .iter()
+            .map(|h| format!("'{h}'"))
+            .collect();
         assert!(block.contains(&format!("AllowedHeaders: [{}]", quoted.join(", "))));
-        assert!(block.contains(&format!("ExposedHeaders: [{}]", list(&CORS_EXPOSED_HEADERS))));
+        assert!(block.contains(&format!(
+            "ExposedHeaders: [{}]",
+            list(&CORS_EXPOSED_HEADERS)
+        )));
         assert!(block.contains(&format!("MaxAge: {CORS_MAX_AGE_SECS}")));
         assert!(block.contains("- !Ref CorsAllowOrigin"));
     }

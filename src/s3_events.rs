@@ -126,17 +126,17 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         return Ok(Outcome::Ignored("metadata names another patient"));
     }
     let upload_sk = keys::upload_sk(&key);
-    let mut resolved = match patients::resolve_with(ctx, &uid, &[keys::DOCS_SK, &upload_sk]).await
-    {
+    let mut resolved = match patients::resolve_with(ctx, &uid, &[keys::DOCS_SK, &upload_sk]).await {
         Ok(r) => r,
         Err(ApiError::NotFound(_)) => return Ok(Outcome::Ignored("unknown patient")),
         Err(err) => return Err(err),
     };
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
     let intent = UploadIntent::from_item(resolved.items.remove(&upload_sk), &uid, &key)?;
-    let request_id = intent
-        .as_ref()
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), |i| i.request_id.clone());
+    let request_id = intent.as_ref().map_or_else(
+        || uuid::Uuid::new_v4().to_string(),
+        |i| i.request_id.clone(),
+    );
     let (mrn, scheme) = match &intent {
         Some(i) if i.mrn.is_some() => (i.mrn.clone(), i.scheme.clone()),
         _ => (

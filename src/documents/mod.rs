@@ -257,8 +257,7 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         mime_type: body.mime_type,
         size: body.size,
     };
-    let (record, change) =
-        attach_object(ctx, &uid, record, category, &key, &object, input).await?;
+    let (record, change) = attach_object(ctx, &uid, record, category, &key, &object, input).await?;
     let documents = reply_json(ctx, req, &uid, &record, change == Change::Applied).await?;
     Ok(Reply::ok(
         json!({"message": "attached", "documents": documents}),

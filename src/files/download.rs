@@ -27,10 +27,8 @@ pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiR
     super::guard(patient.uid(), &key)?;
     // The ledger entry is written concurrently with the existence check.
     let audit = Audit::of(req, "files.presign-download").keys([key.as_str()]);
-    let (found, written) = tokio::join!(
-        s3_objects::head(ctx, &key),
-        audit.write(ctx, patient.uid())
-    );
+    let (found, written) =
+        tokio::join!(s3_objects::head(ctx, &key), audit.write(ctx, patient.uid()));
     if found?.is_none() {
         return Err(ApiError::not_found("File not found"));
     }

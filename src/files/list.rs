@@ -9,9 +9,9 @@ use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
+use crate::links;
 use crate::patients;
 use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
-use crate::links;
 
 /// The folder to list, below `patients/{uid}/`.
 pub fn folder(req: &ApiRequest) -> ApiResult<String> {

@@ -285,8 +285,10 @@ mod tests {
 
     #[test]
     fn the_intent_carries_provenance_and_the_callers_name() {
-        let p = plan(json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg",
-                            "docType": "radiology", "uploadedBy": "nurse-a"}))
+        let p = plan(
+            json!({"filename": "Röntgen 1.jpg", "mimeType": "image/jpeg",
+                            "docType": "radiology", "uploadedBy": "nurse-a"}),
+        )
         .unwrap();
         let patient = PatientItem {
             patient_uid: "u1".into(),

@@ -14,7 +14,7 @@ fn keys_of(list: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_patient_without_a_record_gets_empty_lists_and_nothing_is_written() {
+async fn a_patient_without_a_record_gets_empty_lists_and_no_record_is_written() {
     let app = App::new();
     let (uid, _) = app.create_patient().await;
     let r = app.get(&format!("/patients/{uid}/documents")).await;
@@ -32,10 +32,16 @@ async fn a_patient_without_a_record_gets_empty_lists_and_nothing_is_written() {
     }
     assert_eq!(r.body["uid"], uid.as_str());
     assert_eq!(r.body["createdAt"], Value::Null);
+    // Only the access is recorded (one ledger item); no record is created
     assert_eq!(
-        r.calls.get("DynamoDB.PutItem") + r.calls.get("DynamoDB.UpdateItem"),
+        r.calls.get("DynamoDB.UpdateItem") + r.calls.get("DynamoDB.TransactWriteItems"),
         0
     );
+    assert_eq!(r.calls.get("DynamoDB.PutItem"), 1);
+    let record = hms::store::get_raw(&app.ctx, &hms::keys::patient_pk(&uid), hms::keys::DOCS_SK)
+        .await
+        .expect("read");
+    assert!(record.is_none(), "no documents record was written");
 }
 
 #[tokio::test]

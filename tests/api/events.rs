@@ -175,7 +175,10 @@ async fn an_upload_without_attach_appears_within_a_second_through_the_s3_event()
     assert_eq!(meta_headers(&answer.body), Vec::<String>::new());
     let key = answer.body["key"].as_str().expect("key").to_string();
     let uploaded = std::time::Instant::now();
-    assert_eq!(put_presigned(&answer.body, b"\xff\xd8cbc\xff\xd9", None).await, 200);
+    assert_eq!(
+        put_presigned(&answer.body, b"\xff\xd8cbc\xff\xd9", None).await,
+        200
+    );
     // Then it is in the record within a second, credited to the presign caller
     let entry = loop {
         let docs = app.get(&format!("/patients/{uid}/documents")).await.body;

@@ -186,9 +186,9 @@ async fn s3_failures_on_attach_are_503_and_write_nothing() {
     let body = json!({"category": "lab_reports", "key": key});
     proxy.fail(Match::Method("HEAD"), Fault::ServerError);
     assert_unavailable(&faulty.post(&attach, body.clone()).await);
+    assert_eq!(audit_len(&app, &uid).await, audit_before);
     let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
     assert_eq!(docs["labReports"], json!([]), "{docs}");
-    assert_eq!(audit_len(&app, &uid).await, audit_before);
     // Presigning needs no S3 call, and S3 stays reachable through the proxy.
     proxy.heal();
     let r = faulty.post(&attach, body).await;

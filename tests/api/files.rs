@@ -46,7 +46,10 @@ async fn entity_uploads_and_other_targets_follow_the_layout() {
         "{key}"
     );
     let intent = app.upload_intent(&uid, key).await.expect("intent");
-    assert_eq!((intent.kind.as_str(), intent.ref_id.as_deref()), ("note", Some("n-1")));
+    assert_eq!(
+        (intent.kind.as_str(), intent.ref_id.as_deref()),
+        ("note", Some("n-1"))
+    );
     assert_eq!(intent.content_type, "application/pdf");
     let r = app.post(&path, json!({"filename": "x.png", "mimeType": "image/png", "docType": "preop", "target": "originals"})).await;
     assert_eq!(r.status, 200);
