@@ -287,15 +287,31 @@ async fn write(
 }
 
 /// Adds `entry` unless its key is already listed; enforces the category cap,
-/// dropping the oldest entries only when `replace_oldest` is set.
+/// dropping the oldest entries only when `replace_oldest` is set. A listed
+/// key (e.g. attached by the S3 ingest first) only gains the caption, stamp
+/// and uploader it lacks, so a client's attach that comes second loses
+/// nothing and a repeat changes nothing.
 pub fn attach_entry(
     list: &mut Vec<DocEntry>,
     category: Category,
     entry: &DocEntry,
     replace_oldest: bool,
 ) -> ApiResult<Change> {
-    if list.iter().any(|e| e.key == entry.key) {
-        return Ok(Change::Unchanged);
+    if let Some(existing) = list.iter_mut().find(|e| e.key == entry.key) {
+        let mut change = Change::Unchanged;
+        let mut fill = |slot: &mut Option<_>, value: &Option<_>| {
+            if slot.is_none() && value.is_some() {
+                slot.clone_from(value);
+                change = Change::Applied;
+            }
+        };
+        fill(&mut existing.caption, &entry.caption);
+        fill(&mut existing.uploaded_by, &entry.uploaded_by);
+        if existing.stamp.is_none() && entry.stamp.is_some() {
+            existing.stamp.clone_from(&entry.stamp);
+            change = Change::Applied;
+        }
+        return Ok(change);
     }
     if let Some(cap) = category.cap() {
         if list.len() >= cap {
@@ -355,6 +371,38 @@ mod tests {
             Change::Unchanged
         );
         assert_eq!(list.len(), 1);
+    }
+
+    #[test]
+    fn a_second_attach_fills_in_only_what_the_entry_lacks() {
+        // Given an entry the ingest attached (no caption, stamp or uploader)
+        let mut list = vec![entry("k1", "2025-01-01T00:00:00.000Z")];
+        // When the client's attach of the same key comes second
+        let mut later = entry("k1", "2025-01-01T00:00:01.000Z");
+        later.caption = Some("CBC".into());
+        later.uploaded_by = Some("dr-a".into());
+        later.stamp = Some(Stamp {
+            label: "verified".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            attach_entry(&mut list, Category::LabReports, &later, false).unwrap(),
+            Change::Applied
+        );
+        // Then the entry gains them, keeps its time, and a repeat is a no-op
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].caption.as_deref(), Some("CBC"));
+        assert_eq!(
+            list[0].stamp.as_ref().map(|s| s.label.as_str()),
+            Some("verified")
+        );
+        assert_eq!(list[0].uploaded_at, "2025-01-01T00:00:00.000Z");
+        later.caption = Some("other".into());
+        assert_eq!(
+            attach_entry(&mut list, Category::LabReports, &later, false).unwrap(),
+            Change::Unchanged
+        );
+        assert_eq!(list[0].caption.as_deref(), Some("CBC"));
     }
 
     #[test]

@@ -243,3 +243,48 @@ async fn an_attach_cancelled_by_throttling_is_503_and_writes_nothing() {
     proxy.heal();
     assert_eq!(faulty.post(&attach, body).await.status, 200);
 }
+
+#[tokio::test]
+async fn links_are_not_handed_out_when_their_ledger_entry_cannot_be_written() {
+    // Given a patient with an attached document
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let r = app
+        .post(
+            &format!("/patients/{uid}/documents/attach"),
+            json!({"category": "lab_reports", "key": key}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // When the ledger write (a PutItem, concurrent with the read) fails
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(Match::Operation("PutItem"), Fault::ServerError);
+    // Then the Documents screen, a listing with links and a presigned
+    // download answer 503 and carry no link
+    for r in [
+        faulty.get(&format!("/patients/{uid}/documents")).await,
+        faulty
+            .get(&format!("/patients/{uid}/files?docType=lab&presign=1"))
+            .await,
+        faulty
+            .post(
+                &format!("/patients/{uid}/files/presign-download"),
+                json!({"key": key}),
+            )
+            .await,
+    ] {
+        assert_unavailable(&r);
+        assert!(
+            !r.body.to_string().contains("X-Amz-Signature"),
+            "{:?}",
+            r.body
+        );
+    }
+    // And once the ledger is reachable, the same read answers with links
+    proxy.heal();
+    let r = faulty.get(&format!("/patients/{uid}/documents")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.body["labReports"][0]["cdnUrl"].is_string());
+}
