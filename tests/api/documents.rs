@@ -61,13 +61,7 @@ async fn init_is_idempotent() {
     assert_eq!(r.body["message"], "exists");
     // Attaching after init works on the initialised record
     let key = app.upload_doc(&uid, "radiology").await;
-    let r = app
-        .post(
-            &format!("/patients/{uid}/documents/attach"),
-            json!({"category": "radiology", "key": key}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    app.attach_doc(&uid, "radiology", &key).await;
 }
 
 #[tokio::test]
@@ -218,13 +212,7 @@ async fn a_record_written_without_a_version_counts_as_version_zero() {
         .await
         .unwrap();
     let key = app.upload_doc(&uid, "lab").await;
-    let r = app
-        .post(
-            &format!("/patients/{uid}/documents/attach"),
-            json!({"category": "lab_reports", "key": key}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app.attach_doc(&uid, "lab_reports", &key).await;
     assert_eq!(r.body["documents"]["version"], 1);
     assert_eq!(keys_of(&r.body["documents"]["labReports"]), vec![key]);
 }

@@ -250,13 +250,7 @@ async fn links_are_not_handed_out_when_their_ledger_entry_cannot_be_written() {
     let app = App::new();
     let (uid, _) = app.create_patient().await;
     let key = app.upload_doc(&uid, "lab").await;
-    let r = app
-        .post(
-            &format!("/patients/{uid}/documents/attach"),
-            json!({"category": "lab_reports", "key": key}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    app.attach_doc(&uid, "lab_reports", &key).await;
     // When the ledger write (a PutItem, concurrent with the read) fails
     let proxy = FaultProxy::start(&emulators().dynamodb);
     let faulty = app_behind(&proxy, true);

@@ -64,13 +64,7 @@ async fn with_a_cdn_every_document_link_is_a_signed_cloudfront_url() {
     let (uid, _) = app.create_patient().await;
     let object = app.upload_doc(&uid, "lab").await;
     // When the document is attached and the Documents screen read
-    let r = app
-        .post(
-            &format!("/patients/{uid}/documents/attach"),
-            json!({"category": "lab_reports", "key": object}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app.attach_doc(&uid, "lab_reports", &object).await;
     let shown = app.get(&format!("/patients/{uid}/documents")).await;
     for entry in [
         &r.body["documents"]["labReports"][0],

@@ -412,6 +412,18 @@ impl App {
         r.body
     }
 
+    /// Attaches an uploaded document; asserts a 200 and returns the answer.
+    pub async fn attach_doc(&self, uid: &str, category: &str, key: &str) -> Reply {
+        let r = self
+            .post(
+                &format!("/patients/{uid}/documents/attach"),
+                json!({"category": category, "key": key}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r
+    }
+
     /// The upload intent recorded at presign time for `key`.
     pub async fn upload_intent(&self, uid: &str, key: &str) -> Option<hms::uploads::UploadIntent> {
         hms::store::get(
