@@ -6,12 +6,12 @@
 //!
 //! Items hold S3 keys and field *names*, never field values.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::context::Context;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::paging::{self, PageQuery};
 use crate::store::{self, tx};
@@ -116,7 +116,7 @@ impl Audit {
 }
 
 /// Could `id` be a patient UID (a UUID, or the ULID the earlier version
-/// minted)? Then an access entry can be written before resolution confirms it.
+/// minted)? Then an access entry is worth trying before resolution.
 fn looks_like_uid(id: &str) -> bool {
     uuid::Uuid::try_parse(id).is_ok()
         || (id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -125,10 +125,13 @@ fn looks_like_uid(id: &str) -> bool {
 impl Audit {
     /// Runs `read` (which resolves `id` and returns its value and the
     /// patient's UID) and records this access. When `id` looks like a UID,
-    /// the entry is written concurrently with the read, so the read gains no
-    /// sequential round trip; otherwise (an MRN) it is written once the read
-    /// has named the patient. Either way nothing is returned unless the entry
-    /// was written: a failed ledger write is the request's error.
+    /// the entry is written concurrently with the read, in a transaction
+    /// that also checks the patient exists (so an unknown id or an MRN of
+    /// that shape leaves nothing); the read then gains no sequential round
+    /// trip. Otherwise, or if that write did not land (not a patient, a
+    /// conflicting transaction, a fault), the entry is written once the read
+    /// has named the patient. Nothing is returned unless the entry was
+    /// written: a failed ledger write is the request's error.
     pub async fn alongside<T>(
         &self,
         ctx: &Context,
@@ -136,19 +139,42 @@ impl Audit {
         read: impl std::future::Future<Output = ApiResult<(T, String)>>,
     ) -> ApiResult<T> {
         let id = id.trim();
-        if !looks_like_uid(id) {
-            let (value, uid) = read.await?;
-            self.write(ctx, &uid).await?;
-            return Ok(value);
-        }
-        let (read, written) = tokio::join!(read, self.write(ctx, id));
+        let early = async {
+            if !looks_like_uid(id) {
+                return false;
+            }
+            match self.write_if_patient(ctx, id).await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::debug!(error = %err, "access entry deferred until the patient is resolved");
+                    false
+                }
+            }
+        };
+        let (read, written) = tokio::join!(read, early);
         let (value, uid) = read?;
-        written?;
-        if uid != id {
-            // An MRN shaped like a UID: record it under the real patient too.
+        // Written early means PATIENT#{id} exists, so `id` is the UID.
+        if !(written && uid == id) {
             self.write(ctx, &uid).await?;
         }
         Ok(value)
+    }
+
+    /// The entry, in one transaction with a check that `uid` is a patient.
+    async fn write_if_patient(&self, ctx: &Context, uid: &str) -> ApiResult<()> {
+        let check = ConditionCheck::builder()
+            .table_name(ctx.table())
+            .set_key(Some(store::key(keys::patient_pk(uid), keys::META_SK)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(|e| ApiError::Internal(format!("audit check: {e}")))?;
+        ctx.ddb
+            .transact_write_items()
+            .transact_items(tx::check(check))
+            .transact_items(self.tx_item(ctx.table(), uid)?)
+            .send()
+            .await?;
+        Ok(())
     }
 }
 

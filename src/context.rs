@@ -60,6 +60,21 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The SDK's time and retry settings for every client.
+    pub fn sdk_configs(&self) -> (TimeoutConfig, RetryConfig) {
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(self.attempt_timeout)
+            .operation_timeout(self.operation_timeout)
+            .connect_timeout(self.attempt_timeout.min(Duration::from_secs(1)))
+            .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_initial_backoff(self.initial_backoff);
+        (timeouts, retries)
+    }
+}
+
 pub const DEFAULT_PRESIGN_SECS: u64 = 900;
 
 /// The settings this crate reads, by their primary names (aliases aside); the
@@ -151,9 +166,14 @@ impl Context {
         let s3_endpoint_set = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
+        let (timeouts, retries) = settings.limits.sdk_configs();
         let ctx = Self::build(&sdk, settings, &Endpoints::default(), s3_endpoint_set);
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
-        ctx.with_cdn_key_from(&ssm).await
+        let ssm = aws_sdk_ssm::config::Builder::from(&sdk)
+            .timeout_config(timeouts)
+            .retry_config(retries)
+            .build();
+        ctx.with_cdn_key_from(&aws_sdk_ssm::Client::from_conf(ssm))
+            .await
     }
 
     /// Reads the CDN signing key from SSM once (cold start). Without it, links
@@ -200,15 +220,7 @@ impl Context {
         endpoints: &Endpoints,
         s3_path_style: bool,
     ) -> Self {
-        let limits = &settings.limits;
-        let timeouts = TimeoutConfig::builder()
-            .operation_attempt_timeout(limits.attempt_timeout)
-            .operation_timeout(limits.operation_timeout)
-            .connect_timeout(limits.attempt_timeout.min(Duration::from_secs(1)))
-            .build();
-        let retries = RetryConfig::standard()
-            .with_max_attempts(limits.max_attempts)
-            .with_initial_backoff(limits.initial_backoff);
+        let (timeouts, retries) = settings.limits.sdk_configs();
         let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
             .interceptor(CallCounter)
             .timeout_config(timeouts.clone())

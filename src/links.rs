@@ -1,24 +1,51 @@
 //! Links to patient files that a browser can render and that expire: a
 //! CloudFront signed URL where the CDN serves the key, a presigned S3 GET
 //! otherwise (and in local runs). Never an unsigned or lasting link.
+//!
+//! Links are signed for a time window: every link to a key made within one
+//! window is the same URL, so a client polling its documents does not load
+//! each image again. A link lives from `PRESIGN_EXPIRES_SEC` to that plus
+//! one window (a tenth of it, at most five minutes).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::clock;
 use crate::context::Context;
 use crate::error::ApiResult;
 use crate::s3_objects;
 
+/// S3 refuses presigned URLs valid for more than seven days.
+const MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+
+/// When a link made at `now` (epoch seconds) is signed and how long it is
+/// valid from then: the same for every `now` of one window.
+pub fn validity(now: u64, lifetime: Duration) -> (SystemTime, Duration) {
+    let lifetime = lifetime.as_secs().max(1);
+    let window = (lifetime / 10).clamp(1, 300);
+    let signed_at = now - now % window;
+    let valid_for = (lifetime + window).min(MAX_LIFETIME_SECS);
+    (
+        UNIX_EPOCH + Duration::from_secs(signed_at),
+        Duration::from_secs(valid_for),
+    )
+}
+
 /// The distribution's origin access reaches only derived files
 /// (`optimized/`, `thumb/`); originals are served by presigned S3 GETs.
 pub fn cdn_serves(key: &str) -> bool {
-    matches!(key.split('/').nth(2), Some("optimized" | "thumb"))
+    let mut segments = key.split('/');
+    segments.next() == Some("patients") && matches!(segments.nth(1), Some("optimized" | "thumb"))
 }
 
 /// A link to `key`, valid for the configured presign lifetime.
 pub async fn link(ctx: &Context, key: &str) -> ApiResult<String> {
     match &ctx.cdn {
         Some(signer) if cdn_serves(key) => {
-            let expires = clock::now_epoch_secs() + ctx.settings.presign_expires.as_secs();
-            signer.sign(key, expires)
+            let (signed_at, valid_for) =
+                validity(clock::now_epoch_secs(), ctx.settings.presign_expires);
+            let expires = signed_at + valid_for;
+            let epoch = expires.duration_since(UNIX_EPOCH).unwrap_or_default();
+            signer.sign(key, epoch.as_secs())
         }
         _ => s3_objects::presign_get(ctx, key).await,
     }
@@ -34,6 +61,27 @@ mod tests {
         assert!(cdn_serves("patients/u1/thumb/a-thumb.jpg"));
         assert!(!cdn_serves("patients/u1/originals/a.jpg"));
         assert!(!cdn_serves("optimized"));
+        assert!(!cdn_serves("elsewhere/u1/optimized/a.jpg"));
+    }
+
+    #[test]
+    fn links_of_one_window_are_the_same_and_live_at_least_the_lifetime() {
+        let lifetime = Duration::from_secs(900);
+        // 999,990 starts a 90 s window
+        let (a, valid_a) = validity(999_990, lifetime);
+        let (b, valid_b) = validity(1_000_079, lifetime);
+        assert_eq!((a, valid_a), (b, valid_b), "one 90 s window");
+        assert_ne!(validity(1_000_080, lifetime).0, a, "the next window");
+        let expiry = |now: u64| {
+            let (at, valid) = validity(now, lifetime);
+            (at + valid).duration_since(UNIX_EPOCH).unwrap().as_secs()
+        };
+        for now in [999_990, 1_000_000, 1_000_079] {
+            assert!((now + 900..=now + 990).contains(&expiry(now)), "{now}");
+        }
+        // Never longer than S3 allows
+        let week = Duration::from_secs(MAX_LIFETIME_SECS);
+        assert_eq!(validity(5, week).1, week);
     }
 
     #[tokio::test]
@@ -43,6 +91,14 @@ mod tests {
             .await
             .unwrap();
         assert!(url.contains("X-Amz-Signature="), "{url}");
-        assert!(url.contains("X-Amz-Expires=900"), "{url}");
+        assert!(url.contains("X-Amz-Expires=990"), "{url}");
+        // The same link a moment later (within the window)
+        let again = link(&ctx, "patients/u1/optimized/docs/lab/a.jpg")
+            .await
+            .unwrap();
+        let window = |u: &str| u.split("X-Amz-Date=").nth(1).map(|d| d[..15].to_string());
+        if window(&url) == window(&again) {
+            assert_eq!(url, again);
+        }
     }
 }

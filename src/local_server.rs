@@ -89,6 +89,19 @@ async fn ingest_event(
         *resp.status_mut() = status;
         resp
     };
+    // A JSON POST (what the local S3 sends) needs a CORS preflight from a
+    // browser page, which this port never answers.
+    let is_json = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if req.method() != hyper::Method::POST || !is_json {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "POST an S3 event as application/json".into(),
+        );
+    }
     let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await

@@ -20,7 +20,7 @@ use crate::keys;
 use crate::patients;
 use crate::s3_keys::{self, Owner, Target};
 use crate::s3_objects;
-use crate::uploads::UploadIntent;
+use crate::uploads::{intent_sk, UploadIntent};
 
 /// What happened to each record of an event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -125,14 +125,17 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
     if meta("patient-uid").is_some_and(|owner| owner != uid) {
         return Ok(Outcome::Ignored("metadata names another patient"));
     }
-    let upload_sk = keys::upload_sk(&key);
-    let mut resolved = match patients::resolve_with(ctx, &uid, &[keys::DOCS_SK, &upload_sk]).await {
+    let upload_sk = intent_sk(&key);
+    let mut wanted = vec![keys::DOCS_SK];
+    wanted.extend(upload_sk.as_deref());
+    let mut resolved = match patients::resolve_with(ctx, &uid, &wanted).await {
         Ok(r) => r,
         Err(ApiError::NotFound(_)) => return Ok(Outcome::Ignored("unknown patient")),
         Err(err) => return Err(err),
     };
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
-    let intent = UploadIntent::from_item(resolved.items.remove(&upload_sk), &uid, &key)?;
+    let intent =
+        upload_sk.and_then(|sk| UploadIntent::from_item(resolved.items.remove(&sk), &uid, &key));
     let request_id = intent.as_ref().map_or_else(
         || uuid::Uuid::new_v4().to_string(),
         |i| i.request_id.clone(),

@@ -160,7 +160,13 @@ impl fmt::Display for KeyError {
 
 /// A key "belongs to the patient" only if it starts with `patients/{uid}/` and
 /// has no `..` segment, empty segment, backslash or control character.
+/// S3's longest object key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 pub fn check_belongs(uid: &str, key: &str) -> Result<(), KeyError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KeyError::Malformed("longer than S3's 1024 bytes"));
+    }
     if key.contains('\\') {
         return Err(KeyError::Malformed("backslash"));
     }

@@ -40,10 +40,16 @@ pub async fn head(ctx: &Context, key: &str) -> ApiResult<Option<ObjectInfo>> {
     }
 }
 
-/// A presigned GET for `key` (no network call).
+/// A presigned GET for `key` (no network call), signed for the current
+/// link window (see `links::validity`).
 pub async fn presign_get(ctx: &Context, key: &str) -> ApiResult<String> {
     let bucket = ctx.bucket()?;
-    let config = PresigningConfig::expires_in(ctx.settings.presign_expires)
+    let (signed_at, valid_for) =
+        crate::links::validity(crate::clock::now_epoch_secs(), ctx.settings.presign_expires);
+    let config = PresigningConfig::builder()
+        .start_time(signed_at)
+        .expires_in(valid_for)
+        .build()
         .map_err(|e| ApiError::Internal(format!("presign config: {e}")))?;
     let req = ctx
         .s3

@@ -46,6 +46,12 @@ pub struct UploadIntent {
     pub expires_at: u64,
 }
 
+/// The sort key of `key`'s intent, if it fits DynamoDB's 1024-byte sort
+/// key (every key presign mints does; a longer one has no intent).
+pub fn intent_sk(key: &str) -> Option<String> {
+    Some(keys::upload_sk(key)).filter(|sk| sk.len() <= 1024)
+}
+
 impl UploadIntent {
     /// An intent for `key` of patient `uid`, kept for a month from `now_secs`.
     pub fn new(uid: &str, key: &str, now_secs: u64) -> Self {
@@ -64,9 +70,16 @@ impl UploadIntent {
     }
 
     /// The intent read with the patient, if it names this patient and key.
-    pub fn from_item(item: Option<Item>, uid: &str, key: &str) -> ApiResult<Option<Self>> {
-        let intent = item.map(store::from_item::<Self>).transpose()?;
-        Ok(intent.filter(|i| i.patient_uid == uid && i.key == key))
+    /// One that cannot be read (another shape) counts as absent.
+    pub fn from_item(item: Option<Item>, uid: &str, key: &str) -> Option<Self> {
+        let intent = match item.map(store::from_item::<Self>).transpose() {
+            Ok(intent) => intent,
+            Err(err) => {
+                tracing::warn!(error = %err, "unreadable upload intent ignored");
+                None
+            }
+        };
+        intent.filter(|i| i.patient_uid == uid && i.key == key)
     }
 }
 
@@ -82,16 +95,24 @@ mod tests {
         assert_eq!(intent.sk, "UPLOAD#patients/u1/optimized/docs/lab/a.jpg");
         assert_eq!(intent.expires_at, 100 + KEEP_SECS);
         let item = intent.to_item().unwrap();
-        let back = UploadIntent::from_item(Some(item.clone()), "u1", &intent.key).unwrap();
+        let back = UploadIntent::from_item(Some(item.clone()), "u1", &intent.key);
         assert_eq!(back.as_ref(), Some(&intent));
         assert_eq!(
-            UploadIntent::from_item(Some(item.clone()), "u2", &intent.key).unwrap(),
+            UploadIntent::from_item(Some(item.clone()), "u2", &intent.key),
             None
         );
         assert_eq!(
-            UploadIntent::from_item(Some(item), "u1", "patients/u1/other").unwrap(),
+            UploadIntent::from_item(Some(item), "u1", "patients/u1/other"),
             None
         );
-        assert_eq!(UploadIntent::from_item(None, "u1", "k").unwrap(), None);
+        assert_eq!(UploadIntent::from_item(None, "u1", "k"), None);
+        let junk = store::key("PATIENT#u1", "UPLOAD#k");
+        assert_eq!(UploadIntent::from_item(Some(junk), "u1", "k"), None);
+    }
+
+    #[test]
+    fn only_keys_that_fit_a_sort_key_have_an_intent() {
+        assert!(intent_sk(&"k".repeat(1017)).is_some());
+        assert!(intent_sk(&"k".repeat(1018)).is_none());
     }
 }

@@ -66,7 +66,8 @@ def main():
     check("GET documents (empty)", status == 200 and body.get("labReports") == [], (status, body))
 
     status, presign = call("POST", f"/patients/{uid}/files/presign-upload",
-                           {"filename": "smoke.pdf", "mimeType": "application/pdf", "docType": "lab"})
+                           {"filename": "smoke.pdf", "mimeType": "application/pdf", "docType": "lab",
+                            "uploadedBy": "smoke"})
     if not check("presign-upload", status == 200 and presign.get("method") == "PUT", (status, presign)):
         return finish()
     content = b"%PDF-1.4 smoke test\n"

@@ -18,7 +18,7 @@ use crate::patients::{self, PatientItem};
 use crate::s3_keys::{self, Owner};
 use crate::s3_objects::{self, ObjectInfo};
 use crate::store;
-use crate::uploads::UploadIntent;
+use crate::uploads::{intent_sk, UploadIntent};
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Stamp};
 
@@ -215,11 +215,16 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
     ctx.bucket()?;
-    let upload_sk = keys::upload_sk(&key);
-    let (patient, record, mut resolved) = load(ctx, id, &[&upload_sk]).await?;
+    if key.len() > s3_keys::MAX_KEY_BYTES {
+        return Err(ApiError::bad_request("key is longer than S3's 1024 bytes"));
+    }
+    let upload_sk = intent_sk(&key);
+    let extra: Vec<&str> = upload_sk.iter().map(String::as_str).collect();
+    let (patient, record, mut resolved) = load(ctx, id, &extra).await?;
     let uid = patient.uid().to_string();
     check_key(&uid, &key, category)?;
-    let intent = UploadIntent::from_item(resolved.items.remove(&upload_sk), &uid, &key)?;
+    let intent =
+        upload_sk.and_then(|sk| UploadIntent::from_item(resolved.items.remove(&sk), &uid, &key));
     let object = s3_objects::head(ctx, &key).await?.ok_or_else(|| {
         ApiError::not_found("File not found in storage; upload it before attaching")
     })?;

@@ -146,7 +146,12 @@ impl DocumentsRecord {
         for c in Category::ALL {
             let mut entries = Vec::with_capacity(self.list(c).len());
             for e in self.list(c) {
-                let link = links::link(ctx, &e.key).await?;
+                // Without a files bucket nothing can be linked (the rest of
+                // the record still reads).
+                let link = match ctx.settings.bucket {
+                    Some(_) => Some(links::link(ctx, &e.key).await?),
+                    None => None,
+                };
                 entries.push(json!({
                     "key": e.key, "uploadedAt": e.uploaded_at, "uploadedBy": e.uploaded_by,
                     "caption": e.caption, "mimeType": e.mime_type, "size": e.size,

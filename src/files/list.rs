@@ -84,12 +84,16 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         .bucket(&bucket)
         .prefix(&prefix)
         .max_keys(limit as i32)
-        .set_start_after(start_after)
+        .set_start_after(start_after.clone())
         .send();
     // With links, the ledger entry (the listing's folder) is written
     // concurrently with the listing.
     let out = if presign {
-        let audit = Audit::of(req, "files.list-links").target(folder.clone());
+        // The folder, page size and position determine which keys it lists.
+        let after = start_after.as_deref().unwrap_or("");
+        let audit = Audit::of(req, "files.list-links")
+            .target(folder.clone())
+            .fields([format!("limit={limit}"), format!("after={after}")]);
         let (out, written) = tokio::join!(listing, audit.write(ctx, patient.uid()));
         written?;
         out?

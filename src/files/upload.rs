@@ -130,6 +130,18 @@ impl UploadPlan {
         if !(16..=10_000).contains(&max_w) {
             return Err(ApiError::bad_request("maxW must be between 16 and 10000"));
         }
+        let uploaded_by = body
+            .uploaded_by
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        if uploaded_by
+            .as_ref()
+            .is_some_and(|u| u.len() > 256 || u.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(
+                "uploadedBy must be at most 256 printable characters",
+            ));
+        }
         Ok(Self {
             filename,
             content_type,
@@ -140,10 +152,7 @@ impl UploadPlan {
             max_w,
             label: body.label.as_deref().and_then(s3_keys::slug),
             needs_optimization: body.needs_optimization.unwrap_or(false),
-            uploaded_by: body
-                .uploaded_by
-                .map(|u| u.trim().to_string())
-                .filter(|u| !u.is_empty() && u.len() <= 256),
+            uploaded_by,
         })
     }
 

@@ -32,12 +32,15 @@ async fn a_patient_without_a_record_gets_empty_lists_and_no_record_is_written() 
     }
     assert_eq!(r.body["uid"], uid.as_str());
     assert_eq!(r.body["createdAt"], Value::Null);
-    // Only the access is recorded (one ledger item); no record is created
+    // Only the access is recorded (one ledger write, with the read); no
+    // record is created
+    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 0);
     assert_eq!(
-        r.calls.get("DynamoDB.UpdateItem") + r.calls.get("DynamoDB.TransactWriteItems"),
-        0
+        r.calls.get("DynamoDB.PutItem") + r.calls.get("DynamoDB.TransactWriteItems"),
+        1,
+        "{}",
+        r.calls
     );
-    assert_eq!(r.calls.get("DynamoDB.PutItem"), 1);
     let record = hms::store::get_raw(&app.ctx, &hms::keys::patient_pk(&uid), hms::keys::DOCS_SK)
         .await
         .expect("read");
@@ -260,4 +263,62 @@ async fn twenty_concurrent_attaches_lose_nothing() {
         "exactly the acknowledged attaches are stored"
     );
     assert_eq!(record.body["version"], ok as u64);
+}
+
+#[tokio::test]
+async fn an_unknown_patient_with_a_uid_shaped_id_leaves_no_ledger_entry() {
+    // Given an id shaped like a patient UID that names nobody
+    let app = App::new();
+    let ghost = uuid::Uuid::now_v7().to_string();
+    // When its documents are asked for (the ledger entry is tried alongside)
+    let r = app.get(&format!("/patients/{ghost}/documents")).await;
+    // Then it is a 404 and the ledger holds nothing under that id
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    let entries = app
+        .ctx
+        .ddb
+        .query()
+        .table_name(app.ctx.table())
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(hms::keys::audit_pk(&ghost)),
+        )
+        .send()
+        .await
+        .expect("ledger query");
+    assert_eq!(entries.count(), 0);
+}
+
+#[tokio::test]
+async fn keys_longer_than_s3_allows_are_400_not_500() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let prefix = format!("patients/{uid}/optimized/docs/lab/");
+    let long = format!("{prefix}{}.jpg", "a".repeat(1100 - prefix.len()));
+    let r = app
+        .post(
+            &format!("/patients/{uid}/documents/attach"),
+            json!({"category": "lab_reports", "key": long}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let r = app
+        .post(
+            &format!("/patients/{uid}/files/presign-download"),
+            json!({"key": long}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    // A key S3 allows but whose intent key would not fit a sort key (1020
+    // bytes) is simply one without an intent: not found in S3 here, a 404
+    let edge = format!("{prefix}{}.jpg", "b".repeat(1020 - prefix.len() - 4));
+    assert_eq!(edge.len(), 1020);
+    let r = app
+        .post(
+            &format!("/patients/{uid}/documents/attach"),
+            json!({"category": "lab_reports", "key": edge}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
 }

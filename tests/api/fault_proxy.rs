@@ -26,6 +26,8 @@ pub enum Fault {
 #[derive(Clone, Debug)]
 pub enum Match {
     Operation(&'static str),
+    /// Any of these operations.
+    Operations(&'static [&'static str]),
     Method(&'static str),
 }
 
@@ -62,6 +64,7 @@ impl Request {
             Match::Operation(op) => self
                 .header("x-amz-target")
                 .is_some_and(|t| t.rsplit('.').next() == Some(op)),
+            Match::Operations(ops) => ops.iter().any(|op| self.matches(&Match::Operation(op))),
             Match::Method(m) => self.method() == *m,
         }
     }

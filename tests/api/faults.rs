@@ -251,10 +251,14 @@ async fn links_are_not_handed_out_when_their_ledger_entry_cannot_be_written() {
     let (uid, _) = app.create_patient().await;
     let key = app.upload_doc(&uid, "lab").await;
     app.attach_doc(&uid, "lab_reports", &key).await;
-    // When the ledger write (a PutItem, concurrent with the read) fails
+    // When the ledger write fails (a transaction concurrent with the read,
+    // and the PutItem it falls back to)
     let proxy = FaultProxy::start(&emulators().dynamodb);
     let faulty = app_behind(&proxy, true);
-    proxy.fail(Match::Operation("PutItem"), Fault::ServerError);
+    proxy.fail(
+        Match::Operations(&["PutItem", "TransactWriteItems"]),
+        Fault::ServerError,
+    );
     // Then the Documents screen, a listing with links and a presigned
     // download answer 503 and carry no link
     for r in [

@@ -106,7 +106,7 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     // The entry's link renders the same bytes, and `url` carries it too
     let link = entry["cdnUrl"].as_str().expect("a link");
     assert_eq!(entry["url"], link);
-    assert!(link.contains("X-Amz-Expires=900"), "{link}");
+    assert!(link.contains("X-Amz-Expires=990"), "{link}");
     let shown = reqwest::get(link).await.unwrap();
     assert_eq!(shown.status(), 200);
     assert_eq!(shown.bytes().await.unwrap().to_vec(), bytes);
@@ -151,7 +151,7 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     let tampered = r.body["url"]
         .as_str()
         .unwrap()
-        .replace("X-Amz-Expires=900", "X-Amz-Expires=60");
+        .replace("X-Amz-Expires=990", "X-Amz-Expires=60");
     assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
 
     // The Documents screen shows it in one call
@@ -160,7 +160,7 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     assert_eq!(r.body["labReports"].as_array().unwrap().len(), 1);
     assert_eq!(
         r.calls.to_string(),
-        "DynamoDB.BatchGetItem x1, DynamoDB.PutItem x1"
+        "DynamoDB.BatchGetItem x1, DynamoDB.TransactWriteItems x1"
     );
     let r = app.get(&format!("/patients/{mrn}/documents")).await;
     assert_eq!(r.body["labReports"].as_array().unwrap().len(), 1);
