@@ -19,7 +19,7 @@ use crate::s3_keys::{self, EntityKind, Owner};
 use crate::s3_objects;
 use crate::store::{self, tx, Item};
 
-const MAX_ATTEMPTS: usize = 5;
+const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
@@ -111,7 +111,10 @@ pub async fn apply(
             ));
         }
     }
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            crate::item_update::back_off(attempt).await;
+        }
         let mut item = read(ctx, target).await?.ok_or_else(|| not_found(target))?;
         let mut files: Vec<String> = match item.get("files") {
             Some(v) => serde_dynamo::from_attribute_value(v.clone())?,
@@ -147,7 +150,7 @@ pub async fn apply(
                 return Ok(item);
             }
             // The item changed underneath (or went away): read it again.
-            Err(err) if store::is_condition_failure(&err) => continue,
+            Err(err) if store::is_lost_race(&err) => continue,
             Err(err) => return Err(err.into()),
         }
     }

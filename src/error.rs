@@ -150,10 +150,9 @@ pub fn is_transient<E: ProvideErrorMetadata + 'static>(err: &SdkError<E, HttpRes
         }
         SdkError::ServiceError(ctx) => {
             ctx.raw().status().is_server_error()
-                || ctx
-                    .err()
-                    .code()
-                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
+                || ctx.err().code().is_some_and(|code| {
+                    THROTTLING_CODES.contains(&code) || code == "TransactionConflictException"
+                })
                 || crate::store::cancellation_codes(ctx.err()).is_some_and(|codes| {
                     codes.iter().any(|c| TRANSIENT_CANCELLATIONS.contains(c))
                         && !codes.contains(&"ConditionalCheckFailed")

@@ -4,7 +4,6 @@
 //! number of times before answering 409. No attach is ever lost silently.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -20,7 +19,7 @@ use crate::keys;
 use crate::links;
 use crate::store::{self, tx, Item};
 
-const MAX_ATTEMPTS: u32 = 10;
+const MAX_ATTEMPTS: u32 = 16;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -206,10 +205,8 @@ where
         match write(ctx, uid, category, &record, expected, &now, audit).await {
             Ok(()) => return Ok((record, Change::Applied)),
             Err(WriteError::Conflict) => {
-                // Lost the race: wait a little (jittered, growing) and re-read.
-                let jitter = (uuid::Uuid::new_v4().as_u128() % 15) as u64;
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt + 1) + jitter))
-                    .await;
+                // Lost the race: wait (jittered, growing) and re-read.
+                crate::item_update::back_off(attempt).await;
             }
             Err(WriteError::Api(e)) => return Err(e),
         }
@@ -286,7 +283,7 @@ async fn write(
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(err) if store::is_condition_failure(&err) => Err(WriteError::Conflict),
+        Err(err) if store::is_lost_race(&err) => Err(WriteError::Conflict),
         Err(err) => Err(WriteError::Api(err.into())),
     }
 }

@@ -38,7 +38,7 @@ pub const MAX_CONTENT_BYTES: usize = 100_000;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 /// Edits retried after losing a race with another write to the same note.
-const MAX_EDIT_ATTEMPTS: usize = 5;
+const MAX_EDIT_ATTEMPTS: u32 = 8;
 /// Matches notes that are not soft-deleted (old items may lack the flag).
 const NOT_DELETED: &str = "(attribute_not_exists(deleted) OR deleted <> :true)";
 
@@ -221,7 +221,7 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
     let content = body.content.as_deref().map(checked_content).transpose()?;
     let (patient, mut note) = load(ctx, id, note_id).await?;
     let table = ctx.table();
-    for _ in 0..MAX_EDIT_ATTEMPTS {
+    for attempt in 0..MAX_EDIT_ATTEMPTS {
         let seen = note.updated_at.clone();
         let now = clock::now_rfc3339();
         if let Some(c) = category {
@@ -247,8 +247,10 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
             }
             Err(err) => match store::failed_conditions(&err) {
                 Some(failed) if failed.contains(&1) => return Err(ApiError::patient_not_found()),
-                Some(failed) if failed.contains(&0) => {
-                    // Changed or deleted since it was read: read it again.
+                Some(failed) if failed.contains(&0) || store::is_transaction_conflict(&err) => {
+                    // Changed or deleted since it was read, or met another
+                    // write of this note or patient: read it again.
+                    crate::item_update::back_off(attempt).await;
                     note = store::get::<NoteItem>(ctx, &note.pk, &note.sk)
                         .await?
                         .filter(|n| !n.deleted)

@@ -1,8 +1,8 @@
 //! The transactions of note writes: the note change and the patient's
 //! `update_counter` / `last_updated` bump succeed or fail together.
 //! DynamoDB cancels a transaction that overlaps another one on the same item
-//! (two notes of one patient written at once both touch the patient), so
-//! those cancellations are retried briefly; condition failures are not.
+//! (two notes of one patient written at once both touch the patient); the
+//! SDK retries those (see `store::ConflictRetry`).
 
 use std::collections::HashMap;
 
@@ -14,10 +14,6 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::store;
-
-/// Retries of a transaction cancelled only because another one was touching
-/// the same item at that moment (e.g. two notes bumping one patient).
-const MAX_CONFLICT_RETRIES: u64 = 3;
 
 /// `SET update_counter += 1, last_updated` on the patient, inside a note write.
 pub(super) fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Update> {
@@ -40,38 +36,19 @@ pub(super) fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Updat
 pub(super) type TransactError =
     SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>;
 
-fn is_transaction_conflict(err: &TransactError) -> bool {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict")),
-        _ => false,
-    }
-}
-
-/// One TransactWriteItems, retried (briefly) on a transaction conflict;
+/// One TransactWriteItems. A cancellation only because another transaction
+/// was touching the same item is retried by the SDK (`store::ConflictRetry`);
 /// condition failures and other errors are returned as they are.
 pub(super) async fn transact(
     ctx: &Context,
     items: Vec<TransactWriteItem>,
 ) -> Result<(), TransactError> {
-    let mut attempt = 0;
-    loop {
-        let result = ctx
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items.clone()))
-            .send()
-            .await;
-        match result {
-            Err(err) if attempt < MAX_CONFLICT_RETRIES && is_transaction_conflict(&err) => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-            }
-            other => return other.map(|_| ()),
-        }
-    }
+    ctx.ddb
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

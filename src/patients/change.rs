@@ -19,7 +19,7 @@ use crate::store::{self, tx, Item};
 use crate::timeline::{NewRow, TimelineRow};
 use crate::{clock, keys};
 
-const MAX_ATTEMPTS: usize = 4;
+const MAX_ATTEMPTS: u32 = 8;
 
 /// A move to another stage: closes the open timeline row and opens a new one.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +89,10 @@ where
     let summary_key = checklists::summary_key();
     // Set when a rule item exists that the summary does not mirror.
     let mut legacy_rule: Option<Option<Rule>> = None;
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            item_update::back_off(attempt).await;
+        }
         let mut resolved = resolve_full(ctx, id, &[], std::slice::from_ref(&summary_key)).await?;
         let summary = resolved.shared.remove(&summary_key);
         let mut patient = resolved.patient;
@@ -168,7 +171,7 @@ where
             .await;
         match result {
             Ok(_) => return Ok((patient, true)),
-            Err(err) if store::is_condition_failure(&err) => {
+            Err(err) if store::is_lost_race(&err) => {
                 let failed = store::failed_conditions(&err).unwrap_or_default();
                 if let Some(msg) = failed.iter().find_map(|i| conflicts.get(i)) {
                     return Err(ApiError::conflict(msg.clone()));

@@ -1,7 +1,15 @@
 //! A loopback proxy in front of an emulator that fails chosen operations:
 //! throttling, a 500, or a slow answer. Everything else is forwarded byte for
 //! byte (so S3 signatures, which cover the Host header, stay valid).
+//!
+//! In conflict mode it gives DynamoDB's transaction isolation, which the
+//! emulator (one request at a time) never shows: while a TransactWriteItems
+//! is in flight, another transaction touching one of its items is cancelled
+//! with `TransactionConflict` for that member, and a PutItem, UpdateItem or
+//! DeleteItem of one of them fails with `TransactionConflictException`, as
+//! DynamoDB documents for concurrent writes.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +48,109 @@ pub struct FaultProxy {
     pub url: String,
     rule: Arc<Mutex<Option<Rule>>>,
     faulted: Arc<AtomicUsize>,
+    conflicts: Option<Arc<Conflicts>>,
+}
+
+/// The items of the transactions in flight, and how many conflicts were
+/// answered.
+#[derive(Default)]
+struct Conflicts {
+    in_flight: Mutex<HashMap<String, usize>>,
+    answered: AtomicUsize,
+    /// Held before forwarding a transaction, so that overlaps happen at the
+    /// rates they do against DynamoDB (whose transactions take milliseconds).
+    hold: Duration,
+}
+
+/// The items a DynamoDB write names, as `table|PK|SK` (attribute values as
+/// JSON), one per transaction member.
+fn written_items(req: &Request) -> Option<(bool, Vec<String>)> {
+    let op = req.header("x-amz-target")?.rsplit('.').next()?.to_string();
+    let body: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
+    let id = |table: &serde_json::Value, key: &serde_json::Value| {
+        format!("{}|{}|{}", table, key["PK"], key["SK"])
+    };
+    match op.as_str() {
+        "TransactWriteItems" => {
+            let members = body["TransactItems"].as_array()?;
+            let ids = members
+                .iter()
+                .filter_map(|m| {
+                    let (kind, part) = m.as_object()?.iter().next()?;
+                    let key = if kind == "Put" {
+                        &part["Item"]
+                    } else {
+                        &part["Key"]
+                    };
+                    Some(id(&part["TableName"], key))
+                })
+                .collect();
+            Some((true, ids))
+        }
+        "PutItem" => Some((false, vec![id(&body["TableName"], &body["Item"])])),
+        "UpdateItem" | "DeleteItem" => Some((false, vec![id(&body["TableName"], &body["Key"])])),
+        _ => None,
+    }
+}
+
+impl Conflicts {
+    /// Forwards `req`, or answers the conflict DynamoDB would.
+    fn serve(&self, req: &Request, upstream: &str, client: &mut TcpStream) {
+        let Some((transaction, items)) = written_items(req) else {
+            return forward(req, upstream, client);
+        };
+        let mut in_flight = self.in_flight.lock().expect("in flight");
+        let busy: Vec<bool> = items.iter().map(|i| in_flight.contains_key(i)).collect();
+        if busy.contains(&true) {
+            drop(in_flight);
+            self.answered.fetch_add(1, Ordering::SeqCst);
+            let body = if transaction {
+                let reasons: Vec<String> = busy
+                    .iter()
+                    .map(|b| {
+                        let code = if *b { "TransactionConflict" } else { "None" };
+                        format!(r#"{{"Code":"{code}"}}"#)
+                    })
+                    .collect();
+                let codes: Vec<&str> = busy
+                    .iter()
+                    .map(|b| if *b { "TransactionConflict" } else { "None" })
+                    .collect();
+                format!(
+                    r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [{}]","CancellationReasons":[{}]}}"#,
+                    codes.join(", "),
+                    reasons.join(",")
+                )
+            } else {
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#.to_string()
+            };
+            return respond(
+                client,
+                "400 Bad Request",
+                "application/x-amz-json-1.0",
+                &body,
+            );
+        }
+        if !transaction {
+            drop(in_flight);
+            return forward(req, upstream, client);
+        }
+        for item in &items {
+            *in_flight.entry(item.clone()).or_default() += 1;
+        }
+        drop(in_flight);
+        std::thread::sleep(self.hold);
+        forward(req, upstream, client);
+        let mut in_flight = self.in_flight.lock().expect("in flight");
+        for item in &items {
+            if let Some(n) = in_flight.get_mut(item) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(item);
+                }
+            }
+        }
+    }
 }
 
 struct Request {
@@ -131,7 +242,13 @@ fn forward(req: &Request, upstream: &str, client: &mut TcpStream) {
     client.write_all(&answer).ok();
 }
 
-fn serve(mut client: TcpStream, upstream: &str, rule: &Mutex<Option<Rule>>, faulted: &AtomicUsize) {
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    rule: &Mutex<Option<Rule>>,
+    faulted: &AtomicUsize,
+    conflicts: Option<&Conflicts>,
+) {
     let Some(req) = read_request(&mut client) else {
         return;
     };
@@ -144,7 +261,10 @@ fn serve(mut client: TcpStream, upstream: &str, rule: &Mutex<Option<Rule>>, faul
     }
     let is_dynamodb = req.header("x-amz-target").is_some();
     match fault {
-        None => forward(&req, upstream, &mut client),
+        None => match conflicts {
+            Some(c) => c.serve(&req, upstream, &mut client),
+            None => forward(&req, upstream, &mut client),
+        },
         Some(Fault::Slow(delay)) => {
             std::thread::sleep(delay);
             forward(&req, upstream, &mut client);
@@ -181,19 +301,47 @@ fn serve(mut client: TcpStream, upstream: &str, rule: &Mutex<Option<Rule>>, faul
 impl FaultProxy {
     /// A proxy to `upstream` (`http://127.0.0.1:port`), passing everything.
     pub fn start(upstream: &str) -> Self {
+        Self::launch(upstream, None)
+    }
+
+    /// A proxy to a DynamoDB emulator that answers overlapping writes with
+    /// DynamoDB's transaction conflicts (see the module docs).
+    pub fn with_conflicts(upstream: &str) -> Self {
+        Self::launch(
+            upstream,
+            Some(Arc::new(Conflicts {
+                hold: Duration::from_millis(5),
+                ..Conflicts::default()
+            })),
+        )
+    }
+
+    fn launch(upstream: &str, conflicts: Option<Arc<Conflicts>>) -> Self {
         let upstream = upstream.trim_start_matches("http://").to_string();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let rule: Arc<Mutex<Option<Rule>>> = Arc::new(Mutex::new(None));
         let faulted = Arc::new(AtomicUsize::new(0));
-        let (r, f) = (rule.clone(), faulted.clone());
+        let (r, f, c) = (rule.clone(), faulted.clone(), conflicts.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (r, f, upstream) = (r.clone(), f.clone(), upstream.clone());
-                std::thread::spawn(move || serve(client, &upstream, &r, &f));
+                let (r, f, c, upstream) = (r.clone(), f.clone(), c.clone(), upstream.clone());
+                std::thread::spawn(move || serve(client, &upstream, &r, &f, c.as_deref()));
             }
         });
-        Self { url, rule, faulted }
+        Self {
+            url,
+            rule,
+            faulted,
+            conflicts,
+        }
+    }
+
+    /// Conflicts answered so far (conflict mode).
+    pub fn conflicts(&self) -> usize {
+        self.conflicts
+            .as_ref()
+            .map_or(0, |c| c.answered.load(Ordering::SeqCst))
     }
 
     /// From now on, `fault` for requests matching `on`.

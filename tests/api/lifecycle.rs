@@ -463,7 +463,8 @@ async fn mrn_overwrite_makes_the_latest_entry_active() {
 
 #[tokio::test]
 async fn concurrent_updates_of_different_fields_are_all_kept() {
-    let app = App::new();
+    // Under DynamoDB's transaction conflicts, five edits of one patient at once
+    let (app, _proxy) = App::with_conflicts();
     let (uid, _) = patient_in(&app, &unique("Dept")).await;
     let path = format!("/patients/{uid}");
     let bodies = [
@@ -479,12 +480,16 @@ async fn concurrent_updates_of_different_fields_are_all_kept() {
             .map(|b| app.call("PUT", &path, Some(b.clone()))),
     )
     .await;
-    let ok = results.iter().filter(|r| r.status == 200).count();
+    // all succeed (re-read and re-applied on a lost race, never a 409 or 503)
     assert!(
-        results.iter().all(|r| r.status == 200 || r.status == 409),
+        results.iter().all(|r| r.status == 200),
         "{:?}",
-        results.iter().map(|r| r.status).collect::<Vec<_>>()
+        results
+            .iter()
+            .map(|r| (r.status, &r.body))
+            .collect::<Vec<_>>()
     );
+    let ok = results.len();
     let p = app.get(&path).await.body;
     let kept = ["diagnosis", "pathway", "sex", "filesUrl", "urgentReason"]
         .iter()

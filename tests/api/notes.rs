@@ -577,7 +577,7 @@ async fn the_oldest_of_more_than_200_notes_is_found_with_one_key_read() {
 
 #[tokio::test]
 async fn concurrent_edits_and_an_attach_on_one_note_all_land() {
-    let app = App::new();
+    let (app, _proxy) = App::with_conflicts();
     let (uid, _) = app.create_patient().await;
     let note_id = id_of(&create_note(&app, &uid, "draft").await);
     let key = app

@@ -299,6 +299,21 @@ impl App {
         Self { ctx }
     }
 
+    /// With DynamoDB behind a proxy that answers overlapping writes with
+    /// DynamoDB's transaction conflicts; the proxy tells how many it answered.
+    pub fn with_conflicts() -> (Self, crate::fault_proxy::FaultProxy) {
+        let proxy = crate::fault_proxy::FaultProxy::with_conflicts(&emulators().dynamodb);
+        let e = emulators();
+        let ctx = build_context(
+            &Emulators {
+                dynamodb: proxy.url.clone(),
+                ..e.clone()
+            },
+            Settings::from_lookup(settings_lookup(&[])),
+        );
+        (Self { ctx }, proxy)
+    }
+
     /// Settings as the suite builds them, plus `extra` variables.
     pub fn settings(extra: &[(&str, &str)]) -> Settings {
         Settings::from_lookup(settings_lookup(extra))
