@@ -316,6 +316,29 @@ mod tests {
     }
 
     #[test]
+    fn production_limits_answer_before_the_lambda_timeout() {
+        let l = Limits::default();
+        assert_eq!(l.attempt_timeout, Duration::from_millis(2_500));
+        assert_eq!(l.operation_timeout, Duration::from_secs(6));
+        assert_eq!(l.request_timeout, Duration::from_secs(12));
+        assert_eq!(l.max_attempts, 3);
+        // Every attempt of a call fits its operation bound, and the request
+        // bound cuts the last call off below the Lambda timeout of the template
+        assert!(l.attempt_timeout * 2 <= l.operation_timeout);
+        assert!(l.operation_timeout < l.request_timeout);
+        let template = include_str!("../template.yaml");
+        let lambda_timeout: u64 = template
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Timeout: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("the template's function timeout");
+        assert!(
+            l.request_timeout + Duration::from_secs(2) <= Duration::from_secs(lambda_timeout),
+            "12 s request bound and {lambda_timeout} s Lambda timeout"
+        );
+    }
+
+    #[test]
     fn defaults_apply_when_nothing_is_set() {
         let s = settings(&[]);
         assert_eq!(s.table, "HMS");

@@ -68,7 +68,7 @@ pub async fn batch_get(
         .iter()
         .map(|(pk, sk)| key(pk.as_str(), sk.as_str()))
         .collect();
-    for attempt in 0..5u64 {
+    for attempt in 0..5 {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(pending))
             .consistent_read(true)
@@ -99,9 +99,10 @@ pub async fn batch_get(
         if pending.is_empty() {
             return Ok(found);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
+        crate::item_update::back_off(attempt).await;
     }
-    Err(ApiError::Internal(
+    // DynamoDB leaves keys unprocessed when it is short of capacity: transient.
+    Err(ApiError::Unavailable(
         "BatchGetItem left keys unprocessed".into(),
     ))
 }

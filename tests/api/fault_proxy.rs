@@ -27,6 +27,11 @@ pub enum Fault {
     /// 400 TransactionCanceledException, the first member cancelled for
     /// this reason code (e.g. `TransactionConflict`), the others `None`.
     Cancelled(&'static str),
+    /// BatchGetItem: 200 with every requested key unprocessed (DynamoDB short
+    /// of capacity).
+    Unprocessed,
+    /// S3 DeleteObjects: 200 with an error for every key (e.g. AccessDenied).
+    DeleteErrors,
 }
 
 /// Which requests a fault applies to: a DynamoDB operation (`X-Amz-Target`
@@ -37,6 +42,8 @@ pub enum Match {
     /// Any of these operations.
     Operations(&'static [&'static str]),
     Method(&'static str),
+    /// A path containing this (e.g. CloudFront's `/invalidation`).
+    Path(&'static str),
 }
 
 struct Rule {
@@ -177,6 +184,11 @@ impl Request {
                 .is_some_and(|t| t.rsplit('.').next() == Some(op)),
             Match::Operations(ops) => ops.iter().any(|op| self.matches(&Match::Operation(op))),
             Match::Method(m) => self.method() == *m,
+            Match::Path(p) => self
+                .head
+                .split(' ')
+                .nth(1)
+                .is_some_and(|path| path.contains(p)),
         }
     }
 
@@ -283,6 +295,41 @@ fn serve(
                 r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [{reason}, None]","CancellationReasons":[{{"Code":"{reason}","Message":"cancelled"}},{{"Code":"None"}}]}}"#
             ),
         ),
+        Some(Fault::Unprocessed) => {
+            let asked: serde_json::Value =
+                serde_json::from_slice(&req.body).unwrap_or_default();
+            let tables: serde_json::Map<String, serde_json::Value> = asked["RequestItems"]
+                .as_object()
+                .map(|t| t.keys().map(|k| (k.clone(), serde_json::json!([]))).collect())
+                .unwrap_or_default();
+            let body = serde_json::json!({
+                "Responses": tables,
+                "UnprocessedKeys": asked["RequestItems"],
+            });
+            respond(
+                &mut client,
+                "200 OK",
+                "application/x-amz-json-1.0",
+                &body.to_string(),
+            )
+        }
+        Some(Fault::DeleteErrors) => {
+            let body = String::from_utf8_lossy(&req.body);
+            let errors: String = body
+                .split("<Key>")
+                .skip(1)
+                .filter_map(|rest| rest.split("</Key>").next())
+                .map(|key| {
+                    format!("<Error><Key>{key}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+                })
+                .collect();
+            respond(
+                &mut client,
+                "200 OK",
+                "application/xml",
+                &format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{errors}</DeleteResult>"),
+            )
+        }
         Some(Fault::ServerError) if is_dynamodb => respond(
             &mut client,
             "500 Internal Server Error",

@@ -307,3 +307,205 @@ async fn links_are_not_handed_out_when_their_ledger_entry_cannot_be_written() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert!(r.body["labReports"][0]["cdnUrl"].is_string());
 }
+
+/// An ObjectCreated event for `key` in the suite's bucket.
+fn created(key: &str) -> aws_lambda_events::event::s3::S3Event {
+    serde_json::from_value(json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-12-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "local"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "local",
+               "bucket": {"name": crate::support::BUCKET, "ownerIdentity": {"principalId": "local"},
+                          "arn": format!("arn:aws:s3:::{}", crate::support::BUCKET)},
+               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "1"}}
+    }]}))
+    .expect("S3 event")
+}
+
+#[tokio::test]
+async fn keys_dynamodb_leaves_unprocessed_are_retried_then_503() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(Match::Operation("BatchGetItem"), Fault::Unprocessed);
+    let r = faulty.get(&format!("/patients/{uid}")).await;
+    assert_unavailable(&r);
+    assert_eq!(r.calls.get("DynamoDB.BatchGetItem"), 5, "{}", r.calls);
+    assert_eq!(proxy.faulted(), 5);
+    proxy.heal();
+    assert_eq!(faulty.get(&format!("/patients/{uid}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn failed_puts_and_updates_are_503_and_change_nothing() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    // A create (PutItem)
+    let doctor = unique("dr");
+    proxy.fail(Match::Operation("PutItem"), Fault::ServerError);
+    let r = faulty
+        .post(
+            "/doctors",
+            json!({"userId": doctor, "name": "Dr Fault", "email": "f@example.org"}),
+        )
+        .await;
+    assert_unavailable(&r);
+    assert_eq!(app.get(&format!("/doctors/{doctor}")).await.status, 404);
+    // Patches (UpdateItem) of a task and a medication
+    let task = app
+        .post(
+            &format!("/patients/{uid}/tasks"),
+            json!({"title": "Check", "type": "lab", "due": "2030-01-01T10:00:00Z", "assigneeId": "dr-a"}),
+        )
+        .await;
+    assert_eq!(task.status, 201, "{:?}", task.body);
+    let task_id = task.body["task"]["taskId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let med = app
+        .post(
+            &format!("/patients/{uid}/meds"),
+            json!({"name": "Drug", "dose": "1 mg", "route": "oral", "freq": "OD", "start": "2030-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(med.status, 201, "{:?}", med.body);
+    let med_id = med.body["med"]["medId"].as_str().expect("id").to_string();
+    proxy.fail(Match::Operation("UpdateItem"), Fault::Throttle);
+    let r = faulty
+        .call(
+            "PATCH",
+            &format!("/patients/{uid}/tasks/{task_id}"),
+            Some(json!({"title": "Changed"})),
+        )
+        .await;
+    assert_unavailable(&r);
+    proxy.fail(Match::Operation("UpdateItem"), Fault::ServerError);
+    let r = faulty
+        .call(
+            "PATCH",
+            &format!("/patients/{uid}/meds/{med_id}"),
+            Some(json!({"dose": "2 mg"})),
+        )
+        .await;
+    assert_unavailable(&r);
+    proxy.heal();
+    let tasks = app.get(&format!("/patients/{uid}/tasks")).await.body;
+    assert_eq!(tasks[0]["title"], "Check");
+    let meds = app.get(&format!("/patients/{uid}/meds")).await.body;
+    assert_eq!(meds["items"][0]["dose"], "1 mg");
+}
+
+#[tokio::test]
+async fn s3_listing_and_delete_failures_are_503_or_reported_per_key() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let proxy = FaultProxy::start(&emulators().s3);
+    let faulty = app_behind(&proxy, false);
+    let exists = |key: String| {
+        let app = &app;
+        async move {
+            app.ctx
+                .s3
+                .head_object()
+                .bucket(crate::support::BUCKET)
+                .key(key)
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    // ListObjectsV2 fails
+    proxy.fail(Match::Method("GET"), Fault::ServerError);
+    assert_unavailable(&faulty.get(&format!("/patients/{uid}/files")).await);
+    // DeleteObjects fails outright: 503, the object stays
+    proxy.fail(Match::Method("POST"), Fault::ServerError);
+    let delete = format!("/patients/{uid}/files/delete");
+    assert_unavailable(&faulty.post(&delete, json!({"key": key})).await);
+    assert!(exists(key.clone()).await);
+    // DeleteObjects answers 200 with an error per key: none counts as deleted
+    proxy.fail(Match::Method("POST"), Fault::DeleteErrors);
+    let r = faulty.post(&delete, json!({"key": key})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["deleted"], 0);
+    assert!(r.body["failed"]
+        .as_array()
+        .expect("failed keys")
+        .iter()
+        .any(|k| k == key.as_str()));
+    assert!(exists(key.clone()).await);
+    proxy.heal();
+    let r = faulty.post(&delete, json!({"key": key})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(!exists(key).await);
+}
+
+#[tokio::test]
+async fn a_cloudfront_failure_is_a_warning_after_its_retries() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let mut settings = App::settings(&[("CF_DISTRIBUTION_ID", "EDFDVBD6EXAMPLE")]);
+    settings.limits = tight();
+    // CloudFront shares the emulator (and so the proxy) with DynamoDB
+    let faulty = App::with_endpoints(settings, &proxy.url, &emulators().s3);
+    proxy.fail(Match::Path("/invalidation"), Fault::ServerError);
+    let r = faulty
+        .post(
+            &format!("/patients/{uid}/files/delete"),
+            json!({"key": key}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.body["deleted"].as_u64().unwrap_or(0) >= 1);
+    assert_eq!(r.body["invalidationId"], Value::Null);
+    assert!(r.body["warning"].is_string(), "{:?}", r.body);
+    assert_eq!(proxy.faulted(), 2, "the SDK retried the 5xx once");
+}
+
+#[tokio::test]
+async fn a_fault_inside_the_ingest_fails_the_record_so_lambda_retries_it() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "radiology").await;
+    // S3 fails the HeadObject
+    let s3 = FaultProxy::start(&emulators().s3);
+    let faulty = app_behind(&s3, false);
+    s3.fail(Match::Method("HEAD"), Fault::ServerError);
+    let report = hms::s3_events::ingest(&faulty.ctx, &created(&key)).await;
+    assert_eq!((report.failed, report.attached), (1, 0), "{report:?}");
+    // DynamoDB fails the read of the record
+    let ddb = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&ddb, true);
+    ddb.fail(Match::Operation("BatchGetItem"), Fault::ServerError);
+    let report = hms::s3_events::ingest(&faulty.ctx, &created(&key)).await;
+    assert_eq!((report.failed, report.attached), (1, 0), "{report:?}");
+    // Nothing was attached; the retried event then attaches it once
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["radiology"], json!([]));
+    let report = hms::s3_events::ingest(&app.ctx, &created(&key)).await;
+    assert_eq!(report.attached, 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn the_production_time_limits_serve_a_whole_document_flow() {
+    // Given the limits a deployment runs with (not the suite's generous ones)
+    let settings = App::settings(&[]);
+    assert_eq!(settings.limits, Limits::default());
+    let e = emulators();
+    let app = App::with_endpoints(settings, &e.dynamodb, &e.s3);
+    // Then a patient, an upload, an attach and the Documents screen all answer
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    app.attach_doc(&uid, "lab_reports", &key).await;
+    let r = app.get(&format!("/patients/{uid}/documents")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["labReports"][0]["key"], key.as_str());
+}

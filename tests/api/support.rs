@@ -275,6 +275,22 @@ pub struct Reply {
     pub calls: CallCounts,
 }
 
+/// Every DynamoDB operation that writes.
+pub const WRITE_OPS: [&str; 5] = [
+    "DynamoDB.PutItem",
+    "DynamoDB.UpdateItem",
+    "DynamoDB.DeleteItem",
+    "DynamoDB.TransactWriteItems",
+    "DynamoDB.BatchWriteItem",
+];
+
+impl Reply {
+    /// DynamoDB write calls this request made, of any kind.
+    pub fn writes(&self) -> u32 {
+        WRITE_OPS.iter().map(|op| self.calls.get(op)).sum()
+    }
+}
+
 impl App {
     pub fn new() -> Self {
         Self::with_env(&[])
@@ -517,11 +533,7 @@ pub async fn assert_unknown_patient(app: &App, routes: Vec<(&str, String, Option
         let r = app.call(method, &path, body).await;
         assert_eq!(r.status, 404, "{method} {path}");
         assert_eq!(r.body["error"], "Patient not found", "{method} {path}");
-        let writes: u32 = ["PutItem", "UpdateItem", "TransactWriteItems", "DeleteItem"]
-            .iter()
-            .map(|op| r.calls.get(&format!("DynamoDB.{op}")))
-            .sum();
-        assert_eq!(writes, 0, "{method} {path} wrote");
+        assert_eq!(r.writes(), 0, "{method} {path} wrote: {}", r.calls);
     }
 }
 
