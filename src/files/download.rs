@@ -25,14 +25,15 @@ pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiR
     ctx.bucket()?;
     let patient = patients::resolve(ctx, id).await?;
     super::guard(patient.uid(), &key)?;
-    // The ledger entry is written concurrently with the existence check.
-    let audit = Audit::of(req, "files.presign-download").keys([key.as_str()]);
-    let (found, written) =
-        tokio::join!(s3_objects::head(ctx, &key), audit.write(ctx, patient.uid()));
-    if found?.is_none() {
+    if s3_objects::head(ctx, &key).await?.is_none() {
         return Err(ApiError::not_found("File not found"));
     }
-    written?;
+    // Recorded once the object is known to exist (a refused request writes
+    // nothing), before the link is handed out.
+    Audit::of(req, "files.presign-download")
+        .keys([key.as_str()])
+        .write(ctx, patient.uid())
+        .await?;
     let url = s3_objects::presign_get(ctx, &key).await?;
     Ok(Reply::ok(json!({
         "url": url,

@@ -1,14 +1,44 @@
 //! Property-based fuzzing of the whole handler against the emulators: any
-//! method, path, query, headers and body. Client input never gets a 5xx, and
-//! the answer is always a JSON object (or an empty 204).
+//! method, path, query, headers and body, and valid calls with the ids of
+//! real entities, so success paths run too. Oracle: no 5xx; a JSON answer
+//! (or an empty 204) with CORS headers; an error is `{"error": "..."}`; and a
+//! refused request (4xx) changes nothing (the patient's items, its ledger,
+//! the checklist rules and the doctor are compared before and after).
+//!
+//! Seeded and replayable: `HMS_FUZZ_SEED=<u64>` replays a run (the seed is
+//! printed; a fixed one is the default, so CI runs the same cases).
 
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use hms::store::Item;
 use lambda_http::http::Request;
 use lambda_http::Body;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Value};
 
 use crate::support::App;
+
+/// The run's seed, from `HMS_FUZZ_SEED` or the default.
+fn seed() -> u64 {
+    std::env::var("HMS_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x4853_4d46_555a_5a31)
+}
+
+/// Real entities of the fuzzed patient, so paths and bodies can name them.
+#[derive(Clone, Debug)]
+struct Ids {
+    uid: String,
+    mrn: String,
+    note: String,
+    med: String,
+    task: String,
+    doctor: String,
+    document: String,
+}
 
 /// Cases per run; each is one real request through the emulators.
 const CASES: u32 = 1_000;
@@ -31,8 +61,16 @@ fn segment(uid: String, mrn: String) -> impl Strategy<Value = String> {
 }
 
 /// Calls of the API (method and path) with their parameters filled: the
-/// patient's uid or MRN, an id-like word, or anything at all.
-fn api_call(uid: String, mrn: String) -> impl Strategy<Value = (String, String)> {
+/// patient's uid or MRN, a real entity's id, an id-like word, or anything at
+/// all. The third element names the route template, for the tally.
+fn api_call(ids: &Ids) -> impl Strategy<Value = (String, String, String)> {
+    let (uid, mrn) = (ids.uid.clone(), ids.mrn.clone());
+    let real = vec![
+        ids.note.clone(),
+        ids.med.clone(),
+        ids.task.clone(),
+        ids.doctor.clone(),
+    ];
     let template = prop::sample::select(vec![
         ("GET", "patients"),
         ("POST", "patients"),
@@ -85,11 +123,53 @@ fn api_call(uid: String, mrn: String) -> impl Strategy<Value = (String, String)>
         1 => "[a-zA-Z0-9%._~-]{0,40}",
     ];
     let word = prop_oneof![
-        3 => "fuzz-[a-z0-9]{1,8}",
+        3 => prop::sample::select(real),
+        2 => "fuzz-[a-z0-9]{1,8}",
         1 => "[a-zA-Z0-9%._~-]{0,300}",
     ];
-    (template, patient, word)
-        .prop_map(|((m, t), p, x)| (m.to_string(), t.replace("{p}", &p).replace("{x}", &x)))
+    (template, patient, word).prop_map(|((m, t), p, x)| {
+        (
+            m.to_string(),
+            t.replace("{p}", &p).replace("{x}", &x),
+            format!("{m} {t}"),
+        )
+    })
+}
+
+/// Valid calls with valid bodies naming real entities: each should succeed.
+fn valid_call(ids: &Ids) -> impl Strategy<Value = (String, String, Value)> {
+    let p = format!("patients/{}", ids.uid);
+    let calls: Vec<(&str, String, Value)> = vec![
+        ("GET", p.clone(), Value::Null),
+        ("PUT", p.clone(), json!({"diagnosis": "fuzz"})),
+        ("PATCH", format!("{p}/state"), json!({"currentState": "fuzz-stage"})),
+        ("PATCH", format!("{p}/state"), json!({"currentState": "onboarding"})),
+        ("GET", format!("{p}/timeline"), Value::Null),
+        ("GET", format!("{p}/audit"), Value::Null),
+        ("POST", format!("{p}/notes"), json!({"authorId": "dr-f", "category": "nurseNote", "content": "fuzz"})),
+        ("PATCH", format!("{p}/notes/{}", ids.note), json!({"content": "fuzz edit"})),
+        ("GET", format!("{p}/notes"), Value::Null),
+        ("POST", format!("{p}/meds"), json!({"name": "Drug", "dose": "1 mg", "route": "oral", "freq": "OD", "start": "2030-01-01T00:00:00Z"})),
+        ("PATCH", format!("{p}/meds/{}", ids.med), json!({"dose": "2 mg"})),
+        ("GET", format!("{p}/meds"), Value::Null),
+        ("POST", format!("{p}/tasks"), json!({"title": "Fuzz", "type": "lab", "due": "2030-01-01T10:00:00Z", "assigneeId": "dr-f"})),
+        ("PATCH", format!("{p}/tasks/{}", ids.task), json!({"status": "in-progress"})),
+        ("GET", format!("{p}/tasks"), Value::Null),
+        ("POST", format!("{p}/files/presign-upload"), json!({"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"})),
+        ("GET", format!("{p}/files?presign=1"), Value::Null),
+        ("POST", format!("{p}/files/presign-download"), json!({"key": ids.document})),
+        ("GET", format!("{p}/documents"), Value::Null),
+        ("POST", format!("{p}/documents/init"), Value::Null),
+        ("POST", format!("{p}/documents/attach"), json!({"category": "lab_reports", "key": ids.document})),
+        ("GET", format!("doctors/{}", ids.doctor), Value::Null),
+        ("PATCH", format!("doctors/{}", ids.doctor), json!({"role": "nurse"})),
+        ("GET", "checklists".to_string(), Value::Null),
+    ];
+    let calls: Vec<(String, String, Value)> = calls
+        .into_iter()
+        .map(|(m, path, body)| (m.to_string(), path, body))
+        .collect();
+    prop::sample::select(calls)
 }
 
 fn query() -> impl Strategy<Value = String> {
@@ -227,61 +307,185 @@ fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     prop::collection::vec(header, 0..3)
 }
 
+/// What a refused request must leave as it was: the patient's partition,
+/// its ledger, the checklist rules and the doctor.
+async fn snapshot(app: &App, ids: &Ids) -> Vec<Item> {
+    let mut items = Vec::new();
+    for pk in [
+        hms::keys::patient_pk(&ids.uid),
+        hms::keys::audit_pk(&ids.uid),
+        hms::keys::CHECKLIST_PK.to_string(),
+        hms::keys::user_pk(&ids.doctor),
+    ] {
+        let pages = app
+            .ctx
+            .ddb
+            .query()
+            .table_name(app.ctx.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .into_paginator()
+            .items()
+            .send();
+        let mut pages = pages;
+        while let Some(item) = pages.next().await {
+            items.push(item.expect("snapshot query"));
+        }
+    }
+    items
+}
+
+/// The fuzzed patient, with a note, a medication, a task, a doctor and an
+/// uploaded document of its own.
+async fn setup(app: &App) -> Ids {
+    let (uid, mrn) = app.create_patient().await;
+    let id = |r: crate::support::Reply, field: &str, key: &str| {
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body[field][key].as_str().expect("id").to_string()
+    };
+    let p = format!("/patients/{uid}");
+    let note = id(
+        app.post(&format!("{p}/notes"), json!({"authorId": "dr-f", "category": "doctorNote", "content": "n"}))
+            .await,
+        "note",
+        "noteId",
+    );
+    let med = id(
+        app.post(&format!("{p}/meds"), json!({"name": "M", "dose": "1", "route": "oral", "freq": "OD", "start": "2030-01-01T00:00:00Z"}))
+            .await,
+        "med",
+        "medId",
+    );
+    let task = id(
+        app.post(&format!("{p}/tasks"), json!({"title": "T", "type": "lab", "due": "2030-01-01T10:00:00Z", "assigneeId": "dr-f"}))
+            .await,
+        "task",
+        "taskId",
+    );
+    let doctor = crate::support::unique("fuzz-dr");
+    let r = app
+        .post("/doctors", json!({"userId": doctor, "name": "Dr Fuzz", "email": "f@example.org", "department": "Fuzz"}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let document = app.upload_doc(&uid, "lab").await;
+    Ids {
+        uid,
+        mrn,
+        note,
+        med,
+        task,
+        doctor,
+        document,
+    }
+}
+
+fn sorted(mut items: Vec<Item>) -> Vec<Item> {
+    let key = |i: &Item| format!("{:?}{:?}", i.get("PK"), i.get("SK"));
+    items.sort_by_key(key);
+    items
+}
+
 #[test]
-fn any_request_gets_a_json_answer_and_never_a_5xx() {
+fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let app = App::new();
-    let (uid, mrn) = rt.block_on(app.create_patient());
-    let call = prop_oneof![
-        4 => api_call(uid.clone(), mrn.clone()),
-        1 => (method(), prop::collection::vec(segment(uid, mrn), 0..7).prop_map(|s| s.join("/"))),
+    let ids = rt.block_on(setup(&app));
+    let random = prop_oneof![
+        4 => api_call(&ids),
+        1 => (method(), prop::collection::vec(segment(ids.uid.clone(), ids.mrn.clone()), 0..7).prop_map(|s| s.join("/")))
+            .prop_map(|(m, p)| (m, p, "any path".to_string())),
     ];
-    let strategy = (call, query(), headers(), body());
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
+    let random = (random, query(), headers(), body())
+        .prop_map(|((m, path, label), q, h, b)| (m, path, label, q, h, b));
+    let valid = valid_call(&ids).prop_map(|(m, path, body)| {
+        let label = format!("valid {m} {}", path.split('?').next().unwrap_or(""));
+        let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        (m, path, label, String::new(), headers, bytes)
     });
-    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let strategy = prop_oneof![3 => random, 1 => valid];
+    let seed = seed();
+    println!("fuzz: seed {seed} (replay with HMS_FUZZ_SEED={seed})");
+    let mut bytes = [0u8; 32];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (seed >> ((i % 8) * 8)) as u8;
+    }
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: CASES,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    );
+    let statuses = std::sync::Mutex::new(BTreeMap::new());
+    let routes = std::sync::Mutex::new(BTreeMap::<String, (u32, u32)>::new());
     runner
-        .run(&strategy, |((method, path), query, headers, body)| {
+        .run(&strategy, |(method, path, label, query, headers, body)| {
             let mut uri = format!("/{path}");
             if !query.is_empty() {
-                uri = format!("{uri}?{query}");
+                uri = if uri.contains('?') { format!("{uri}&{query}") } else { format!("{uri}?{query}") };
             }
             let mut builder = Request::builder().method(method.as_str()).uri(uri.as_str());
             for (name, value) in &headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
-            // Paths the HTTP layer itself refuses never reach a handler.
+            // A request the HTTP layer cannot even build never reaches a
+            // handler: draw another case instead of counting it.
             let Ok(req) = builder.body(if body.is_empty() {
                 Body::Empty
             } else {
                 Body::Binary(body.clone())
             }) else {
-                return Ok(());
+                return Err(TestCaseError::reject("not a buildable request"));
             };
+            let before = rt.block_on(snapshot(&app, &ids));
             let r = rt.block_on(app.send(req));
-            *statuses
-                .lock()
-                .expect("tally")
-                .entry(r.status)
-                .or_insert(0u32) += 1;
+            *statuses.lock().expect("tally").entry(r.status).or_insert(0u32) += 1;
+            let mut tally = routes.lock().expect("tally");
+            let entry = tally.entry(label).or_default();
+            entry.0 += 1;
+            if (200..300).contains(&r.status) {
+                entry.1 += 1;
+            }
+            drop(tally);
+            let what = format!("{method} {uri} -> {}", r.status);
             if r.status >= 500 {
-                return Err(TestCaseError::fail(format!(
-                    "{method} {uri} -> {}: {:?}",
-                    r.status, r.body
-                )));
+                return Err(TestCaseError::fail(format!("{what}: {:?}", r.body)));
+            }
+            if !r.headers.contains_key("access-control-allow-origin") {
+                return Err(TestCaseError::fail(format!("{what}: no CORS header")));
             }
             if r.status != 204 && !r.body.is_object() && !r.body.is_array() {
-                return Err(TestCaseError::fail(format!(
-                    "{method} {uri}: body {:?}",
-                    r.body
-                )));
+                return Err(TestCaseError::fail(format!("{what}: body {:?}", r.body)));
+            }
+            if r.status >= 400 {
+                if !r.body["error"].as_str().is_some_and(|e| !e.is_empty()) {
+                    return Err(TestCaseError::fail(format!("{what}: error shape {:?}", r.body)));
+                }
+                let after = rt.block_on(snapshot(&app, &ids));
+                if sorted(before) != sorted(after) {
+                    return Err(TestCaseError::fail(format!("{what} changed stored items")));
+                }
             }
             Ok(())
         })
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let statuses = statuses.into_inner().expect("tally");
+    let routes = routes.into_inner().expect("tally");
     println!("fuzz: {CASES} requests, statuses {statuses:?}");
+    // Every route was reached, and every valid call succeeded at least once
+    for (label, (reached, succeeded)) in &routes {
+        assert!(*reached >= 1, "{label}");
+        if label.starts_with("valid ") {
+            assert!(*succeeded >= 1, "{label}: reached {reached}, never succeeded");
+        }
+    }
+    let templates = routes.keys().filter(|l| !l.starts_with("valid ") && *l != "any path").count();
+    assert!(templates >= 40, "only {templates} route templates reached: {routes:?}");
+    let valid = routes.keys().filter(|l| l.starts_with("valid ")).count();
+    assert!(valid >= 20, "only {valid} valid calls reached");
+    let ok: u32 = statuses.range(200..300).map(|(_, n)| n).sum();
+    let refused: u32 = statuses.range(400..500).map(|(_, n)| n).sum();
+    assert!(ok >= CASES / 10 && refused >= CASES / 3, "{statuses:?}");
 }
