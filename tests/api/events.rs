@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::{json, Value};
 
-use crate::support::{meta_headers, put_presigned, unique, App, BUCKET};
+use crate::support::{meta_headers, put_presigned, unique, writes, App, BUCKET};
 
 const FIXTURE_UID: &str = "0190f5c0-0000-7000-8000-00000000f1a7";
 const FIXTURE_MRN: &str = "FIXTURE-MRN-1";
@@ -95,16 +95,158 @@ fn s3_event(keys: &[&str]) -> S3Event {
 }
 
 #[tokio::test]
-async fn the_s3_fixture_parses_and_ingests() {
+async fn the_s3_fixture_runs_through_what_the_s3_lambda_calls() {
+    // Given the fixture as `sam local invoke` sends it, for a patient of this
+    // run and the test bucket, and its object stored at the fixture's key
+    let app = App::new();
+    let (uid, mrn) = app.create_patient().await;
+    let text = fixture("s3-object-created.json")
+        .replace(FIXTURE_UID, &uid)
+        .replace("hms-files-local", BUCKET);
+    let raw: Value = serde_json::from_str(&text).unwrap();
+    let key = raw["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .expect("the fixture's key")
+        .to_string();
+    assert!(
+        key.starts_with(&format!("patients/{uid}/optimized/docs/lab/")),
+        "{key}"
+    );
+    store_object(&app, &key, None).await;
+    // When the bytes are decoded as the runtime decodes them into the
+    // binary's `LambdaEvent<S3Event>` and its payload is ingested
+    let event: lambda_runtime::LambdaEvent<S3Event> = lambda_runtime::LambdaEvent::new(
+        serde_json::from_slice(text.as_bytes()).expect("the fixture is an S3Event"),
+        lambda_runtime::Context::default(),
+    );
+    let (report, calls) =
+        hms::aws_calls::scope(hms::s3_events::ingest(&app.ctx, &event.payload)).await;
+    // Then the record is attached (failed = 0: the binary answers Ok)
+    assert_eq!(
+        report,
+        hms::s3_events::IngestReport {
+            attached: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(calls.get("S3.HeadObject"), 1, "{calls}");
+    assert_eq!(calls.get("DynamoDB.TransactWriteItems"), 1, "{calls}");
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    let list = docs["labReports"].as_array().expect("labReports");
+    assert_eq!(list.len(), 1, "{docs}");
+    assert_eq!(list[0]["key"], key.as_str());
+    assert_eq!(list[0]["mrn"], mrn.as_str());
+    assert_eq!(list[0]["mimeType"], "image/jpeg");
+    // And a redelivery of the same event changes nothing
+    let (report, calls) =
+        hms::aws_calls::scope(hms::s3_events::ingest(&app.ctx, &event.payload)).await;
+    assert_eq!(report.unchanged, 1, "{report:?}");
+    assert_eq!(writes(&calls), 0, "{calls}");
+}
+
+/// A key in a patient's optimized `docType` folder, as presign would name it.
+fn doc_key(uid: &str, doc_type: &str) -> String {
+    format!(
+        "patients/{uid}/optimized/docs/{doc_type}/{}-{}-q80-1600w.jpg",
+        hms::clock::now_millis(),
+        uuid::Uuid::now_v7()
+    )
+}
+
+/// Stores an object with the SDK (no presign, so no upload intent), with
+/// the legacy `x-amz-meta-patient-uid` metadata when `owner` is given.
+async fn store_object(app: &App, key: &str, owner: Option<&str>) {
+    let mut put = app
+        .ctx
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .content_type("image/jpeg")
+        .body(b"\xff\xd8legacy\xff\xd9".to_vec().into());
+    if let Some(owner) = owner {
+        put = put.metadata("patient-uid", owner);
+    }
+    put.send().await.expect("object stored");
+}
+
+#[tokio::test]
+async fn an_object_whose_metadata_names_another_patient_is_ignored() {
+    // Given two patients, and an object in A's lab folder whose legacy
+    // metadata names B
+    let app = App::new();
+    let (a, _) = app.create_patient().await;
+    let (b, _) = app.create_patient().await;
+    let key = doc_key(&a, "lab");
+    store_object(&app, &key, Some(&b)).await;
+    // When its ObjectCreated event is ingested
+    let (report, calls) =
+        hms::aws_calls::scope(hms::s3_events::ingest(&app.ctx, &s3_event(&[&key]))).await;
+    // Then it is ignored, nothing is written, and neither record lists it
+    assert_eq!(
+        report,
+        hms::s3_events::IngestReport {
+            ignored: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(writes(&calls), 0, "{calls}");
+    for uid in [&a, &b] {
+        let docs = app.get(&format!("/patients/{uid}/documents")).await;
+        assert_eq!(docs.status, 200);
+        assert_eq!(docs.body["labReports"], json!([]), "{uid}");
+        assert_eq!(docs.body["createdAt"], Value::Null, "no record for {uid}");
+    }
+    // While the same kind of object whose metadata names A is attached to A
+    let own = doc_key(&a, "lab");
+    store_object(&app, &own, Some(&a)).await;
+    let report = hms::s3_events::ingest(&app.ctx, &s3_event(&[&own])).await;
+    assert_eq!(report.attached, 1, "{report:?}");
+    let docs = app.get(&format!("/patients/{a}/documents")).await.body;
+    assert_eq!(docs["labReports"].as_array().unwrap().len(), 1);
+    assert_eq!(docs["labReports"][0]["key"], own.as_str());
+}
+
+#[tokio::test]
+async fn an_object_under_the_prefix_of_no_patient_is_ignored() {
+    // Given an existing patient, and a stored object under the uid-shaped
+    // prefix of a patient that does not exist (with and without metadata
+    // naming the existing patient)
     let app = App::new();
     let (uid, _) = app.create_patient().await;
-    let key = app.upload_doc(&uid, "lab").await;
-    let text = fixture("s3-object-created.json").replace(FIXTURE_UID, &uid);
-    let mut event: S3Event = serde_json::from_str(&text).unwrap();
-    event.records[0].s3.bucket.name = Some(BUCKET.to_string());
-    event.records[0].s3.object.key = Some(key.clone());
-    let report = hms::s3_events::ingest(&app.ctx, &event).await;
-    assert_eq!(report.attached, 1, "{report:?}");
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let bare = doc_key(&ghost, "radiology");
+    let claimed = doc_key(&ghost, "radiology");
+    store_object(&app, &bare, None).await;
+    store_object(&app, &claimed, Some(&uid)).await;
+    // When their events are ingested
+    let (report, calls) = hms::aws_calls::scope(hms::s3_events::ingest(
+        &app.ctx,
+        &s3_event(&[&bare, &claimed]),
+    ))
+    .await;
+    // Then both are ignored and nothing is written anywhere
+    assert_eq!(
+        report,
+        hms::s3_events::IngestReport {
+            ignored: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(writes(&calls), 0, "{calls}");
+    let ghost_record =
+        hms::store::get_raw(&app.ctx, &hms::keys::patient_pk(&ghost), hms::keys::DOCS_SK)
+            .await
+            .unwrap();
+    assert!(ghost_record.is_none(), "{ghost_record:?}");
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["radiology"], json!([]));
+    assert_eq!(
+        app.get(&format!("/patients/{ghost}/documents"))
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
