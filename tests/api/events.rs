@@ -27,6 +27,9 @@ const EXPECTED: &[(&str, u16)] = &[
     ("patients-list.json", 200),
     ("patient-get.json", 200),
     ("patient-by-mrn.json", 200),
+    ("patient-get-encoded-mrn.json", 200),
+    ("patient-by-mrn-encoded.json", 200),
+    ("patient-update-base64-encoded-mrn.json", 200),
     ("patient-update.json", 200),
     ("patient-state.json", 200),
     ("timeline.json", 200),
@@ -36,6 +39,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("files-list.json", 200),
     ("checklists-list.json", 200),
     ("notes-create.json", 201),
+    ("notes-create-base64.json", 201),
     ("notes-list.json", 200),
     ("meds-create.json", 201),
     ("meds-list.json", 200),
@@ -47,20 +51,46 @@ const EXPECTED: &[(&str, u16)] = &[
     ("unknown-route.json", 404),
 ];
 
+/// The MRN the percent-encoded fixtures name (`MRN%20007%2B1-FIXTURE-MRN-3`
+/// in their paths), with the placeholder replaced by `tag`.
+fn encoded_fixture_mrn(tag: &str) -> String {
+    format!("MRN 007+1-{tag}")
+}
+
+/// A Function URL fixture as a request, its placeholders replaced: the
+/// patient `uid`/`mrn`, and `tag` for the patient of the encoded MRN.
+fn fixture_request(name: &str, uid: &str, mrn: &str, tag: &str) -> lambda_http::Request {
+    let text = fixture(name)
+        .replace(FIXTURE_UID, uid)
+        .replace(FIXTURE_MRN, mrn)
+        .replace("FIXTURE-MRN-2", &unique("MRN"))
+        .replace("FIXTURE-MRN-3", tag)
+        .replace("fixture-doc-1", &unique("doc"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} parses: {e}"))
+}
+
+/// Creates the patient whose MRN the percent-encoded fixtures name.
+async fn encoded_mrn_patient(app: &App) -> (String, String) {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let r = app
+        .post(
+            "/patients",
+            json!({"name": "Encoded", "registration": {"mrn": encoded_fixture_mrn(&tag),
+                   "scheme": "GENERAL", "department": unique("Dept")}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    (r.body["patientId"].as_str().expect("uid").to_string(), tag)
+}
+
 #[tokio::test]
 async fn every_function_url_fixture_runs_through_the_real_handler() {
     let app = App::new();
     let (uid, mrn) = app.create_patient().await;
+    let (_, tag) = encoded_mrn_patient(&app).await;
     let mut covered = Vec::new();
     for (name, status) in EXPECTED {
-        let text = fixture(name)
-            .replace(FIXTURE_UID, &uid)
-            .replace(FIXTURE_MRN, &mrn)
-            .replace("FIXTURE-MRN-2", &unique("MRN"))
-            .replace("fixture-doc-1", &unique("doc"));
-        let req =
-            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} parses: {e}"));
-        let r = app.send(req).await;
+        let r = app.send(fixture_request(name, &uid, &mrn, &tag)).await;
         assert_eq!(r.status, *status, "{name}: {:?}", r.body);
         covered.push(name.to_string());
     }
@@ -74,6 +104,60 @@ async fn every_function_url_fixture_runs_through_the_real_handler() {
     on_disk.sort();
     covered.sort();
     assert_eq!(on_disk, covered, "fixtures without an expected status");
+}
+
+#[tokio::test]
+async fn percent_encoded_mrns_and_base64_bodies_are_decoded_by_the_handler() {
+    // Given a patient whose MRN holds a space and a '+'
+    let app = App::new();
+    let (uid, tag) = encoded_mrn_patient(&app).await;
+    let mrn = encoded_fixture_mrn(&tag);
+    let send = |name: &'static str| app.send(fixture_request(name, &uid, "unused", &tag));
+
+    // When the fixtures name it percent-encoded (MRN%20007%2B1-...), as
+    // {id} and through by-mrn, then the segment is decoded once
+    for name in [
+        "patient-get-encoded-mrn.json",
+        "patient-by-mrn-encoded.json",
+    ] {
+        let r = send(name).await;
+        assert_eq!(r.status, 200, "{name}: {:?}", r.body);
+        assert_eq!(r.body["id"], uid.as_str(), "{name}");
+        assert_eq!(r.body["mrn"], mrn.as_str(), "{name}");
+        assert_eq!(
+            r.calls.total(),
+            2,
+            "{name}: the MRN pointer, then the patient"
+        );
+    }
+
+    // When a PUT by the encoded MRN carries a base64 body (with non-ASCII text)
+    let r = send("patient-update-base64-encoded-mrn.json").await;
+    // Then the body is decoded and applied to that patient
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["message"], "updated");
+    assert_eq!(r.body["patient"]["id"], uid.as_str());
+    assert_eq!(r.body["patient"]["diagnosis"], "Cholecystitis");
+    assert_eq!(r.body["patient"]["assignedDoctor"], "Dr. \u{d6}kten");
+    assert_eq!(r.body["patient"]["updateCounter"], 1);
+    let stored = app.get(&format!("/patients/{uid}")).await.body;
+    assert_eq!(stored["diagnosis"], "Cholecystitis");
+    assert_eq!(stored["assignedDoctor"], "Dr. \u{d6}kten");
+
+    // When a note is created with a base64 body
+    let r = send("notes-create-base64.json").await;
+    // Then the note holds the decoded fields, UTF-8 intact
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let note = &r.body["note"];
+    assert_eq!(note["authorId"], "nurse-4");
+    assert_eq!(note["category"], "nurseNote");
+    let content = "Base64 body: vitals stable, SpO\u{2082} 98 %, caf\u{e9} diet";
+    assert_eq!(note["content"], content);
+    assert_eq!(note["patientId"], uid.as_str());
+    assert_eq!(note["mrn"], mrn.as_str());
+    let listed = app.get(&format!("/patients/{uid}/notes")).await.body;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["content"], content);
 }
 
 /// The S3 fixture, pointed at `key` in the test bucket.
