@@ -1,12 +1,13 @@
 //! Contract rules that no other module pins down: the timeline by MRN,
 //! unknown patients on every changing route, stage changes through PUT
 //! against a checklist rule and under concurrency, the mrn-overwrite
-//! conflict, and status changes and the active lists.
+//! conflict, status changes and the active lists, the files listing's page
+//! sizes and a successful CloudFront invalidation.
 
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::support::{unique, writes, App, Reply};
+use crate::support::{unique, writes, App, Reply, BUCKET};
 
 async fn change_state(app: &App, id: &str, to: &str) -> Reply {
     app.call(
@@ -454,4 +455,172 @@ async fn a_status_change_by_put_moves_the_patient_off_and_back_on_the_active_lis
     assert_eq!(department_list(&app, &dept).await, vec![uid.clone()]);
     assert!(in_active_index(&app, &uid).await);
     assert_eq!(patient(&app, &uid).await["updateCounter"], 2);
+}
+
+// -------------------------------------------------------------------- files
+
+fn keys_of(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| e["key"].as_str().expect("key").to_string())
+        .collect()
+}
+
+/// Stores `n` small objects in the patient's optimized lab folder with the
+/// SDK; returns their keys, sorted.
+async fn store_lab_objects(app: &App, uid: &str, n: usize) -> Vec<String> {
+    let mut keys: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "patients/{uid}/optimized/docs/lab/{}-{}-q80-1600w.jpg",
+                1_700_000_000_000u64 + i as u64,
+                uuid::Uuid::now_v7()
+            )
+        })
+        .collect();
+    join_all(keys.iter().map(|key| {
+        app.ctx
+            .s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .content_type("image/jpeg")
+            .body(b"x".to_vec().into())
+            .send()
+    }))
+    .await
+    .into_iter()
+    .for_each(|put| {
+        put.expect("object stored");
+    });
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn the_files_listing_pages_fifty_by_default_and_up_to_a_thousand() {
+    // Given a patient with 51 objects
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let keys = store_lab_objects(&app, &uid, 51).await;
+    // When the files are listed without a limit
+    let first = app.get(&format!("/patients/{uid}/files")).await;
+    // Then the page holds 50 items and a cursor to the 51st
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let listed = keys_of(&first.body["items"]);
+    assert_eq!(listed, keys[..50].to_vec());
+    let cursor = first.body["nextCursor"].as_str().expect("a next cursor");
+    let rest = app
+        .get(&format!("/patients/{uid}/files?cursor={cursor}"))
+        .await;
+    assert_eq!(rest.status, 200, "{:?}", rest.body);
+    assert_eq!(keys_of(&rest.body["items"]), keys[50..].to_vec());
+    assert_eq!(rest.body["nextCursor"], Value::Null);
+    // And a limit of 1000 (the maximum) lists all 51 on one page
+    let all = app.get(&format!("/patients/{uid}/files?limit=1000")).await;
+    assert_eq!(all.status, 200, "{:?}", all.body);
+    assert_eq!(keys_of(&all.body["items"]), keys);
+    assert_eq!(all.body["nextCursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_files_limit_over_a_thousand_is_400() {
+    // Given a patient
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    // When its files are listed with a limit over the maximum of 1000
+    let r = app.get(&format!("/patients/{uid}/files?limit=1001")).await;
+    // Then it is a 400 (bad input), and neither S3 nor the table is touched
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.body["error"].is_string(), "{:?}", r.body);
+    assert_eq!(r.calls.service_total("S3"), 0, "{}", r.calls);
+    assert_eq!(writes(&r.calls), 0, "{}", r.calls);
+}
+
+/// A distribution on the emulator's CloudFront; returns its id.
+async fn create_distribution(app: &App) -> String {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
+    };
+    let origin_id = "hms-files";
+    let config = DistributionConfig::builder()
+        .caller_reference(unique("hms-test"))
+        .comment("HMS test distribution")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(
+                    Origin::builder()
+                        .id(origin_id)
+                        .domain_name(format!("{BUCKET}.s3.amazonaws.com"))
+                        .build()
+                        .expect("origin"),
+                )
+                .build()
+                .expect("origins"),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id(origin_id)
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .expect("cache behavior"),
+        )
+        .build()
+        .expect("distribution config");
+    let out = app
+        .ctx
+        .cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .expect("distribution created");
+    out.distribution().expect("a distribution").id().to_string()
+}
+
+#[tokio::test]
+async fn a_delete_invalidates_the_deleted_paths_on_cloudfront() {
+    // Given a real distribution, configured as CF_DISTRIBUTION_ID
+    let dist = create_distribution(&App::new()).await;
+    let app = App::with_env(&[("CF_DISTRIBUTION_ID", &dist)]);
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    // When the file is deleted
+    let r = app
+        .post(
+            &format!("/patients/{uid}/files/delete"),
+            json!({"key": key, "includeSiblings": false}),
+        )
+        .await;
+    // Then the answer carries the invalidation's id and no warning
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["ok"], true);
+    assert_eq!(r.body["deleted"], 1);
+    let id = r.body["invalidationId"]
+        .as_str()
+        .expect("an invalidation id");
+    assert!(!id.is_empty());
+    assert!(r.body.get("warning").is_none(), "{:?}", r.body);
+    assert_eq!(r.calls.get("CloudFront.CreateInvalidation"), 1);
+    // And the invalidation names exactly the deleted path
+    let got = app
+        .ctx
+        .cloudfront
+        .get_invalidation()
+        .distribution_id(&dist)
+        .id(id)
+        .send()
+        .await
+        .expect("invalidation read");
+    let paths = got
+        .invalidation()
+        .and_then(|i| i.invalidation_batch())
+        .and_then(|b| b.paths())
+        .expect("paths");
+    assert_eq!(paths.items(), [format!("/{key}")]);
+    let listed = app.get(&format!("/patients/{uid}/files")).await;
+    assert_eq!(listed.body["items"], json!([]));
 }
