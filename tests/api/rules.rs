@@ -2,8 +2,10 @@
 //! unknown patients on every changing route, stage changes through PUT
 //! against a checklist rule and under concurrency, the mrn-overwrite
 //! conflict, status changes and the active lists, the files listing's page
-//! sizes and a successful CloudFront invalidation.
+//! sizes, a successful CloudFront invalidation, and documents under racing
+//! attach, detach and ingest.
 
+use aws_lambda_events::event::s3::S3Event;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -623,4 +625,146 @@ async fn a_delete_invalidates_the_deleted_paths_on_cloudfront() {
     assert_eq!(paths.items(), [format!("/{key}")]);
     let listed = app.get(&format!("/patients/{uid}/files")).await;
     assert_eq!(listed.body["items"], json!([]));
+}
+
+// ---------------------------------------------------------------- documents
+
+async fn documents(app: &App, uid: &str) -> Value {
+    let r = app.get(&format!("/patients/{uid}/documents")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body
+}
+
+fn count(actions: &[String], action: &str) -> usize {
+    actions.iter().filter(|a| *a == action).count()
+}
+
+#[tokio::test]
+async fn two_concurrent_detaches_of_one_key_remove_it_once() {
+    // Given an attached document
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "radiology").await;
+    app.attach_doc(&uid, "radiology", &key).await;
+    let path = format!("/patients/{uid}/documents/detach");
+    let body = json!({"category": "radiology", "key": key});
+    // When two detaches of it race
+    let answers = join_all((0..2).map(|_| app.post(&path, body.clone()))).await;
+    // Then one succeeds, the other finds it gone
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 404], "{answers:?}");
+    let ok = answers.iter().find(|r| r.status == 200).unwrap();
+    assert_eq!(ok.body["message"], "detached");
+    assert_eq!(ok.body["documents"]["radiology"], json!([]));
+    let missing = answers.iter().find(|r| r.status == 404).unwrap();
+    assert_eq!(missing.body, json!({"error": "Document not attached"}));
+    // And the entry is gone, detached once in the ledger
+    assert_eq!(documents(&app, &uid).await["radiology"], json!([]));
+    assert_eq!(
+        count(&ledger_actions(&app, &uid).await, "documents.detach"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn attach_racing_detach_ends_as_the_acknowledged_order_says() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let (mut attached_first, mut detached_first) = (0, 0);
+    let attach_path = format!("/patients/{uid}/documents/attach");
+    let detach_path = format!("/patients/{uid}/documents/detach");
+    // The detach is quicker (no HeadObject); later starts let the attach
+    // come first too
+    let starts = [0, 0, 20, 60];
+    for delay in starts {
+        // Given an uploaded, not yet attached document
+        let key = app.upload_doc(&uid, "otnotes").await;
+        let body = json!({"category": "ot_notes", "key": key});
+        // When an attach and a detach of it race
+        let (attach, detach) = tokio::join!(app.post(&attach_path, body.clone()), async {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            app.post(&detach_path, body.clone()).await
+        });
+        // Then the attach always lands, listing the key
+        assert_eq!(attach.status, 200, "{:?}", attach.body);
+        assert!(keys_of(&attach.body["documents"]["otNotes"]).contains(&key));
+        let stored = keys_of(&documents(&app, &uid).await["otNotes"]);
+        match detach.status {
+            // The detach came second: it removed what the attach added
+            200 => {
+                attached_first += 1;
+                assert!(!keys_of(&detach.body["documents"]["otNotes"]).contains(&key));
+                assert!(!stored.contains(&key), "{stored:?}");
+            }
+            // The detach came first and found nothing: the attach stands
+            404 => {
+                detached_first += 1;
+                assert_eq!(detach.body, json!({"error": "Document not attached"}));
+                assert_eq!(stored.iter().filter(|k| **k == key).count(), 1);
+            }
+            other => panic!("detach answered {other}: {:?}", detach.body),
+        }
+    }
+    // And the ledger holds one entry per acknowledged change
+    let actions = ledger_actions(&app, &uid).await;
+    assert_eq!(count(&actions, "documents.attach"), starts.len());
+    assert_eq!(count(&actions, "documents.detach"), attached_first);
+    assert_eq!(attached_first + detached_first, starts.len());
+}
+
+/// The S3 fixture, for `key` in the test bucket.
+fn object_created(key: &str) -> S3Event {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-object-created.json");
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    event["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    event["Records"][0]["s3"]["object"]["key"] = json!(key);
+    serde_json::from_value(event).expect("S3 event")
+}
+
+#[tokio::test]
+async fn attach_racing_the_ingest_leaves_exactly_one_entry() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let mut keys = Vec::new();
+    let attach_path = format!("/patients/{uid}/documents/attach");
+    for _ in 0..3 {
+        // Given an uploaded document, attached by the client while its
+        // ObjectCreated event is ingested
+        let key = app.upload_doc(&uid, "lab").await;
+        let event = object_created(&key);
+        let (attach, report) = tokio::join!(
+            app.post(
+                &attach_path,
+                json!({"category": "lab_reports", "key": key, "caption": "CBC",
+                       "uploadedBy": "dr-x"}),
+            ),
+            hms::s3_events::ingest(&app.ctx, &event),
+        );
+        // Then both succeed
+        assert_eq!(attach.status, 200, "{:?}", attach.body);
+        assert_eq!(report.attached + report.unchanged, 1, "{report:?}");
+        assert_eq!((report.ignored, report.failed), (0, 0), "{report:?}");
+        let in_answer = keys_of(&attach.body["documents"]["labReports"]);
+        assert_eq!(in_answer.iter().filter(|k| **k == key).count(), 1);
+        // And the record holds the key once, with what the client sent
+        // whichever came first
+        let list = documents(&app, &uid).await["labReports"].clone();
+        let entries: Vec<&Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["key"] == key.as_str())
+            .collect();
+        assert_eq!(entries.len(), 1, "{list}");
+        assert_eq!(entries[0]["caption"], "CBC");
+        assert_eq!(entries[0]["uploadedBy"], "dr-x");
+        keys.push(key);
+    }
+    let mut stored = keys_of(&documents(&app, &uid).await["labReports"]);
+    stored.sort();
+    keys.sort();
+    assert_eq!(stored, keys);
 }
