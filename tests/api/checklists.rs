@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{unique, App};
+use crate::support::{unique, writes, App};
 
 #[tokio::test]
 async fn rules_are_upserted_listed_read_and_removed() {
@@ -37,26 +37,36 @@ async fn rules_are_upserted_listed_read_and_removed() {
         .iter()
         .any(|r| r["from"] == from.as_str() && r["to"] == to.as_str()));
     assert_eq!(all.calls.get("DynamoDB.Query"), 1);
-    let r = app.call("DELETE", &path, None).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(app.get(&path).await.status, 404);
-    assert_eq!(app.call("DELETE", &path, None).await.status, 404);
-    // After removal the transition is free again
+
+    // Given a patient in `from`, held back by the rule (in_required ["z"])
     let (uid, _) = app.create_patient().await;
-    app.call(
-        "PATCH",
-        &format!("/patients/{uid}/state"),
-        Some(json!({"currentState": from})),
-    )
-    .await;
+    let state = format!("/patients/{uid}/state");
     let r = app
-        .call(
-            "PATCH",
-            &format!("/patients/{uid}/state"),
-            Some(json!({"currentState": to})),
-        )
+        .call("PATCH", &state, Some(json!({"currentState": from})))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["message"], "state-updated");
+    assert_eq!(r.body["patient"]["currentState"], from.as_str());
+    let r = app
+        .call("PATCH", &state, Some(json!({"currentState": to})))
+        .await;
+    assert_eq!(r.status, 409, "the rule binds before removal: {:?}", r.body);
+    assert_eq!(r.body["missingIn"], json!(["z"]));
+    assert_eq!(writes(&r.calls), 0, "{}", r.calls);
+
+    // When the rule is removed
+    let r = app.call("DELETE", &path, None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(app.get(&path).await.status, 404);
+    assert_eq!(app.call("DELETE", &path, None).await.status, 404);
+
+    // Then the transition is free again
+    let r = app
+        .call("PATCH", &state, Some(json!({"currentState": to})))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["message"], "state-updated");
+    assert_eq!(r.body["patient"]["currentState"], to.as_str());
 }
 
 #[tokio::test]

@@ -67,7 +67,9 @@ async fn create_and_get_a_doctor_with_defaults() {
         &format!("DEPT#{dept}#ROLE#DOCTOR")
     );
     assert_eq!(item["user_id"].as_s().unwrap(), &id);
-    assert!(item.contains_key("contact_info") || doctor["contactInfo"] == json!({}));
+    // No contact info was sent: none is stored (the `{}` above is the
+    // reply's default for an absent attribute)
+    assert!(!item.contains_key("contact_info"), "{item:?}");
 
     // Without a userId an id is minted
     let minted = create_doctor(&app, json!({"name": "Dr. Who", "email": "who@clinic.org"})).await;
@@ -160,6 +162,15 @@ async fn create_validates_and_accepts_snake_case() {
         json!({"phone": "123", "pager": "77"})
     );
     assert_eq!(doctor["permissions"], json!(["read", "write"]));
+    // The contact info sent is stored as a map under its snake_case name
+    let item = hms::store::get_raw(&app.ctx, &format!("USER#{id}"), "PROFILE")
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = item["contact_info"].as_m().expect("contact_info is a map");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(stored["phone"].as_s().unwrap(), "123");
+    assert_eq!(stored["pager"].as_s().unwrap(), "77");
     assert_eq!(listed(&app, &dept).await, vec![id]);
 }
 

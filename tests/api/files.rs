@@ -149,6 +149,7 @@ async fn delete_refuses_foreign_keys_and_removes_siblings() {
         let r = app
             .post(&format!("/patients/{uid}/files/presign-upload"), json!({"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "intraop", "target": target}))
             .await;
+        assert_eq!(r.status, 200, "{target}: {:?}", r.body);
         // The presign for a sibling target uses a new stem; upload to the hint of the first answer instead
         let sibling = answer["hints"][hint].as_str().unwrap();
         let url = r.body["uploadUrl"]

@@ -278,12 +278,16 @@ async fn state_changes_follow_checklist_rules() {
 
     // force overrides a rule
     let (uid2, _) = patient_in(&app, &unique("Dept")).await;
-    app.call(
-        "PATCH",
-        &format!("/patients/{uid2}/state"),
-        Some(json!({"currentState": from})),
-    )
-    .await;
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/patients/{uid2}/state"),
+            Some(json!({"currentState": from})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["message"], "state-updated");
+    assert_eq!(r.body["patient"]["currentState"], from.as_str());
     let r = app
         .call(
             "PATCH",
@@ -292,6 +296,17 @@ async fn state_changes_follow_checklist_rules() {
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["message"], "state-updated");
+    assert_eq!(r.body["patient"]["currentState"], to.as_str());
+    // The forced row still records what the rule required
+    let rows = timeline(&app, &uid2).await;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1]["requiredOut"], json!(["handover"]));
+    assert_eq!(rows[1]["checklistOut"], json!([]));
+    assert_eq!(rows[2]["state"], to.as_str());
+    assert_eq!(rows[2]["requiredIn"], json!(["consent", "fasting"]));
+    assert_eq!(rows[2]["checklistIn"], json!([]));
+    assert_eq!(rows[2]["dateOut"], Value::Null);
 
     for bad in [
         json!({}),

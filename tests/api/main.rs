@@ -20,5 +20,6 @@ mod meds;
 mod notes;
 mod patients;
 mod router;
+mod rules;
 mod support;
 mod tasks;

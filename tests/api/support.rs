@@ -553,3 +553,24 @@ pub fn unique(prefix: &str) -> String {
 pub fn method(m: &str) -> Method {
     Method::from_bytes(m.as_bytes()).expect("method")
 }
+
+/// What the suite counts when it asserts that a refused request wrote
+/// nothing: every DynamoDB write operation, every S3 object change and
+/// CloudFront invalidations (attempts, as [`CallCounts`] records them).
+pub const WRITE_OPS: &[&str] = &[
+    "DynamoDB.PutItem",
+    "DynamoDB.UpdateItem",
+    "DynamoDB.DeleteItem",
+    "DynamoDB.TransactWriteItems",
+    "DynamoDB.BatchWriteItem",
+    "S3.PutObject",
+    "S3.CopyObject",
+    "S3.DeleteObject",
+    "S3.DeleteObjects",
+    "CloudFront.CreateInvalidation",
+];
+
+/// How many write calls (of [`WRITE_OPS`]) a request made.
+pub fn writes(calls: &CallCounts) -> u32 {
+    WRITE_OPS.iter().map(|op| calls.get(op)).sum()
+}

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{unique, App};
+use crate::support::{unique, writes, App};
 
 fn task_body(title: &str, due: &str, assignee: &str) -> Value {
     json!({"title": title, "type": "lab", "due": due, "assigneeId": assignee})
@@ -165,11 +165,7 @@ async fn create_rejects_missing_or_invalid_fields_and_writes_nothing() {
             "{body}: {:?}",
             r.body
         );
-        assert_eq!(
-            r.calls.get("DynamoDB.PutItem"),
-            0,
-            "nothing written: {body}"
-        );
+        assert_eq!(writes(&r.calls), 0, "nothing written: {body}: {}", r.calls);
     }
     for raw in ["", "{", "[]", "\"task\""] {
         let r = app.raw("POST", &path, raw).await;
@@ -179,7 +175,7 @@ async fn create_rejects_missing_or_invalid_fields_and_writes_nothing() {
     let r = app.post("/patients/no-such-patient/tasks", full).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.body["error"], "Patient not found");
-    assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
+    assert_eq!(writes(&r.calls), 0, "{}", r.calls);
 
     let list = app.get(&path).await;
     assert_eq!(list.body, json!([]));
@@ -375,8 +371,7 @@ async fn patch_rejects_bad_bodies_and_never_creates_unknown_tasks() {
     ] {
         let r = patch(&app, &p, json!({"title": "ghost"})).await;
         assert_eq!(r.status, 404, "{p}: {:?}", r.body);
-        assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 0);
-        assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
+        assert_eq!(writes(&r.calls), 0, "{p}: {}", r.calls);
     }
     let r = patch(
         &app,
@@ -650,7 +645,7 @@ async fn files_attach_and_detach_on_a_task() {
     let never = format!("patients/{uid}/optimized/tasks/{id}/1-never-q80-1600w.pdf");
     let r = app.post(&attach, json!({"key": never})).await;
     assert_eq!(r.status, 404, "{:?}", r.body);
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 0);
+    assert_eq!(writes(&r.calls), 0, "nothing written: {}", r.calls);
     assert_eq!(app.post(&attach, json!({})).await.status, 400);
 
     // Detach, then detaching again is a 404
@@ -719,7 +714,12 @@ async fn files_routes_check_keys_of_uuid_tasks_before_writing() {
     ] {
         let r = app.post(&attach, json!({"key": key})).await;
         assert_eq!(r.status, status, "{key}: {:?}", r.body);
-        assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 0, "{key}");
+        assert_eq!(
+            writes(&r.calls),
+            0,
+            "nothing written for {key}: {}",
+            r.calls
+        );
     }
     let r = app
         .post(
