@@ -527,17 +527,24 @@ async fn the_files_listing_pages_fifty_by_default_and_up_to_a_thousand() {
 }
 
 #[tokio::test]
-async fn a_files_limit_over_a_thousand_is_400() {
-    // Given a patient
+async fn a_files_limit_over_a_thousand_is_the_maximum_and_a_bad_one_is_400() {
+    // Given a patient with a few files
     let app = App::new();
     let (uid, _) = app.create_patient().await;
-    // When its files are listed with a limit over the maximum of 1000
+    app.upload_doc(&uid, "lab").await;
+    // When its files are listed with a limit over the maximum of 1000, it
+    // is served as the maximum (clients asking for "everything" keep
+    // working); a limit that is no positive number is a 400 touching nothing
     let r = app.get(&format!("/patients/{uid}/files?limit=1001")).await;
-    // Then it is a 400 (bad input), and neither S3 nor the table is touched
-    assert_eq!(r.status, 400, "{:?}", r.body);
-    assert!(r.body["error"].is_string(), "{:?}", r.body);
-    assert_eq!(r.calls.service_total("S3"), 0, "{}", r.calls);
-    assert_eq!(writes(&r.calls), 0, "{}", r.calls);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+    for bad in ["0", "-1", "abc"] {
+        let r = app.get(&format!("/patients/{uid}/files?limit={bad}")).await;
+        assert_eq!(r.status, 400, "limit={bad}: {:?}", r.body);
+        assert!(r.body["error"].is_string(), "{:?}", r.body);
+        assert_eq!(r.calls.service_total("S3"), 0, "{}", r.calls);
+        assert_eq!(writes(&r.calls), 0, "{}", r.calls);
+    }
 }
 
 /// A distribution on the emulator's CloudFront; returns its id.

@@ -275,19 +275,10 @@ pub struct Reply {
     pub calls: CallCounts,
 }
 
-/// Every DynamoDB operation that writes.
-pub const WRITE_OPS: [&str; 5] = [
-    "DynamoDB.PutItem",
-    "DynamoDB.UpdateItem",
-    "DynamoDB.DeleteItem",
-    "DynamoDB.TransactWriteItems",
-    "DynamoDB.BatchWriteItem",
-];
-
 impl Reply {
-    /// DynamoDB write calls this request made, of any kind.
+    /// Write calls this request made, of any kind (see [`WRITE_OPS`]).
     pub fn writes(&self) -> u32 {
-        WRITE_OPS.iter().map(|op| self.calls.get(op)).sum()
+        writes(&self.calls)
     }
 }
 
