@@ -541,7 +541,7 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
                 return Err(TestCaseError::fail(format!("{what}: body {:?}", r.body)));
             }
             if r.status >= 400 {
-                if !r.body["error"].as_str().is_some_and(|e| !e.is_empty()) {
+                if r.body["error"].as_str().is_none_or(|e| e.is_empty()) {
                     return Err(TestCaseError::fail(format!(
                         "{what}: error shape {:?}",
                         r.body

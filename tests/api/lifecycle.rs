@@ -447,12 +447,14 @@ async fn mrn_history_is_replaced_and_must_keep_the_active_mrn() {
 async fn mrn_overwrite_makes_the_latest_entry_active() {
     let app = App::new();
     let (uid, mrn) = patient_in(&app, &unique("Dept")).await;
-    app.call(
-        "PATCH",
-        &format!("/patients/{uid}/state"),
-        Some(json!({"currentState": "ward"})),
-    )
-    .await;
+    let setup = app
+        .call(
+            "PATCH",
+            &format!("/patients/{uid}/state"),
+            Some(json!({"currentState": "ward"})),
+        )
+        .await;
+    assert_eq!(setup.status, 200, "{:?}", setup.body);
     let newest = unique("MRN");
     let r = app
         .call(
