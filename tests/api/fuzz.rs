@@ -365,20 +365,7 @@ async fn snapshot(app: &App, ids: &Ids) -> Vec<Item> {
         hms::keys::CHECKLIST_PK.to_string(),
         hms::keys::user_pk(&ids.doctor),
     ] {
-        let pages = app
-            .ctx
-            .ddb
-            .query()
-            .table_name(app.ctx.table())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .into_paginator()
-            .items()
-            .send();
-        let mut pages = pages;
-        while let Some(item) = pages.next().await {
-            items.push(item.expect("snapshot query"));
-        }
+        items.extend(app.partition(&pk).await);
     }
     // Other tests change rules of their own at the same time: keep the ones
     // the fuzz can name (its words and ids), not the shared summary.

@@ -170,34 +170,10 @@ async fn unknown_patients_are_404_on_every_changing_route_and_nothing_is_written
         }
         // Nothing appeared under the id: no patient, no MRN pointer, no ledger
         assert_eq!(app.get(&format!("/patients/{new_mrn}")).await.status, 404);
-        let ledger = app
-            .ctx
-            .ddb
-            .query()
-            .table_name(app.ctx.table())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(hms::keys::audit_pk(&ghost)),
-            )
-            .send()
-            .await
-            .expect("ledger query");
-        assert_eq!(ledger.count(), 0, "{ghost}");
-        let record = app
-            .ctx
-            .ddb
-            .query()
-            .table_name(app.ctx.table())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(hms::keys::patient_pk(&ghost)),
-            )
-            .send()
-            .await
-            .expect("partition query");
-        assert_eq!(record.count(), 0, "{ghost}");
+        let ledger = app.partition(&hms::keys::audit_pk(&ghost)).await;
+        assert_eq!(ledger.len(), 0, "{ghost}");
+        let record = app.partition(&hms::keys::patient_pk(&ghost)).await;
+        assert_eq!(record.len(), 0, "{ghost}");
     }
 }
 

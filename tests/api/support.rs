@@ -446,6 +446,29 @@ impl App {
         r
     }
 
+    /// Every stored item under partition key `pk`, read straight from the
+    /// table (not through the API).
+    pub async fn partition(&self, pk: &str) -> Vec<hms::store::Item> {
+        let mut pages = self
+            .ctx
+            .ddb
+            .query()
+            .table_name(self.ctx.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(pk.to_string()),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.expect("partition query"));
+        }
+        items
+    }
+
     /// The upload intent recorded at presign time for `key`.
     pub async fn upload_intent(&self, uid: &str, key: &str) -> Option<hms::uploads::UploadIntent> {
         hms::store::get(
