@@ -113,7 +113,7 @@ pub async fn apply(
     }
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
-            crate::item_update::back_off(attempt).await;
+            crate::store::back_off(attempt).await;
         }
         let mut item = read(ctx, target).await?.ok_or_else(|| not_found(target))?;
         let mut files: Vec<String> = match item.get("files") {

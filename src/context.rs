@@ -223,7 +223,7 @@ impl Context {
         let (timeouts, retries) = settings.limits.sdk_configs();
         let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
             .interceptor(CallCounter)
-            .retry_classifier(crate::store::ConflictRetry)
+            .retry_classifier(crate::store::sdk_errors::ConflictRetry)
             .timeout_config(timeouts.clone())
             .retry_config(retries.clone());
         if let Some(url) = &endpoints.dynamodb {

@@ -7,20 +7,10 @@ use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::auth::Rejection;
+use crate::store::sdk_errors::is_transient;
 
 /// Seconds a client is asked to wait after a 503.
 pub const RETRY_AFTER_SECS: u32 = 1;
-
-/// Error codes AWS uses for throttling; they are transient.
-const THROTTLING_CODES: [&str; 7] = [
-    "ThrottlingException",
-    "Throttling",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "TooManyRequestsException",
-    "RequestThrottled",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -139,36 +129,6 @@ impl From<Rejection> for ApiError {
 }
 
 type HttpResponse = aws_smithy_runtime_api::http::Response;
-
-/// Whether an AWS call that still failed after the SDK's retries failed for
-/// a transient reason (throttling, a 5xx, a timeout, no connection, or a
-/// transaction cancelled only by a conflicting transaction or throttling).
-pub fn is_transient<E: ProvideErrorMetadata + 'static>(err: &SdkError<E, HttpResponse>) -> bool {
-    match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(ctx) => {
-            ctx.raw().status().is_server_error()
-                || ctx.err().code().is_some_and(|code| {
-                    THROTTLING_CODES.contains(&code) || code == "TransactionConflictException"
-                })
-                || crate::store::cancellation_codes(ctx.err()).is_some_and(|codes| {
-                    codes.iter().any(|c| TRANSIENT_CANCELLATIONS.contains(c))
-                        && !codes.contains(&"ConditionalCheckFailed")
-                })
-        }
-        _ => false,
-    }
-}
-
-/// Reasons a transaction member can be cancelled for that a retry can cure.
-const TRANSIENT_CANCELLATIONS: [&str; 4] = [
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-];
 
 impl<E> From<SdkError<E, HttpResponse>> for ApiError
 where

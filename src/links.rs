@@ -7,28 +7,12 @@
 //! each image again. A link lives from `PRESIGN_EXPIRES_SEC` to that plus
 //! one window (a tenth of it, at most five minutes).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use crate::clock;
 use crate::context::Context;
 use crate::error::ApiResult;
-use crate::s3_objects;
-
-/// S3 refuses presigned URLs valid for more than seven days.
-const MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
-
-/// When a link made at `now` (epoch seconds) is signed and how long it is
-/// valid from then: the same for every `now` of one window.
-pub fn validity(now: u64, lifetime: Duration) -> (SystemTime, Duration) {
-    let lifetime = lifetime.as_secs().max(1);
-    let window = (lifetime / 10).clamp(1, 300);
-    let signed_at = now - now % window;
-    let valid_for = (lifetime + window).min(MAX_LIFETIME_SECS);
-    (
-        UNIX_EPOCH + Duration::from_secs(signed_at),
-        Duration::from_secs(valid_for),
-    )
-}
+use crate::s3_objects::{self, validity};
 
 /// The distribution's origin access reaches only derived files
 /// (`optimized/`, `thumb/`); originals are served by presigned S3 GETs.
@@ -62,26 +46,6 @@ mod tests {
         assert!(!cdn_serves("patients/u1/originals/a.jpg"));
         assert!(!cdn_serves("optimized"));
         assert!(!cdn_serves("elsewhere/u1/optimized/a.jpg"));
-    }
-
-    #[test]
-    fn links_of_one_window_are_the_same_and_live_at_least_the_lifetime() {
-        let lifetime = Duration::from_secs(900);
-        // 999,990 starts a 90 s window
-        let (a, valid_a) = validity(999_990, lifetime);
-        let (b, valid_b) = validity(1_000_079, lifetime);
-        assert_eq!((a, valid_a), (b, valid_b), "one 90 s window");
-        assert_ne!(validity(1_000_080, lifetime).0, a, "the next window");
-        let expiry = |now: u64| {
-            let (at, valid) = validity(now, lifetime);
-            (at + valid).duration_since(UNIX_EPOCH).unwrap().as_secs()
-        };
-        for now in [999_990, 1_000_000, 1_000_079] {
-            assert!((now + 900..=now + 990).contains(&expiry(now)), "{now}");
-        }
-        // Never longer than S3 allows
-        let week = Duration::from_secs(MAX_LIFETIME_SECS);
-        assert_eq!(validity(5, week).1, week);
     }
 
     #[tokio::test]

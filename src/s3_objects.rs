@@ -2,6 +2,7 @@
 //! says about it (size, type, provenance metadata).
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -40,12 +41,28 @@ pub async fn head(ctx: &Context, key: &str) -> ApiResult<Option<ObjectInfo>> {
     }
 }
 
+/// S3 refuses presigned URLs valid for more than seven days.
+const MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+
+/// When a link made at `now` (epoch seconds) is signed and how long it is
+/// valid from then: the same for every `now` of one window.
+pub fn validity(now: u64, lifetime: Duration) -> (SystemTime, Duration) {
+    let lifetime = lifetime.as_secs().max(1);
+    let window = (lifetime / 10).clamp(1, 300);
+    let signed_at = now - now % window;
+    let valid_for = (lifetime + window).min(MAX_LIFETIME_SECS);
+    (
+        UNIX_EPOCH + Duration::from_secs(signed_at),
+        Duration::from_secs(valid_for),
+    )
+}
+
 /// A presigned GET for `key` (no network call), signed for the current
-/// link window (see `links::validity`).
+/// link window (see [`validity`]).
 pub async fn presign_get(ctx: &Context, key: &str) -> ApiResult<String> {
     let bucket = ctx.bucket()?;
     let (signed_at, valid_for) =
-        crate::links::validity(crate::clock::now_epoch_secs(), ctx.settings.presign_expires);
+        validity(crate::clock::now_epoch_secs(), ctx.settings.presign_expires);
     let config = PresigningConfig::builder()
         .start_time(signed_at)
         .expires_in(valid_for)
@@ -106,6 +123,26 @@ pub async fn presign_put(ctx: &Context, key: &str, content_type: &str) -> ApiRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_of_one_window_are_the_same_and_live_at_least_the_lifetime() {
+        let lifetime = Duration::from_secs(900);
+        // 999,990 starts a 90 s window
+        let (a, valid_a) = validity(999_990, lifetime);
+        let (b, valid_b) = validity(1_000_079, lifetime);
+        assert_eq!((a, valid_a), (b, valid_b), "one 90 s window");
+        assert_ne!(validity(1_000_080, lifetime).0, a, "the next window");
+        let expiry = |now: u64| {
+            let (at, valid) = validity(now, lifetime);
+            (at + valid).duration_since(UNIX_EPOCH).unwrap().as_secs()
+        };
+        for now in [999_990, 1_000_000, 1_000_079] {
+            assert!((now + 900..=now + 990).contains(&expiry(now)), "{now}");
+        }
+        // Never longer than S3 allows
+        let week = Duration::from_secs(MAX_LIFETIME_SECS);
+        assert_eq!(validity(5, week).1, week);
+    }
 
     #[tokio::test]
     async fn presigned_put_signs_only_the_type_and_carries_no_checksum() {

@@ -134,7 +134,7 @@ pub async fn update(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResu
                     "doctor": DoctorItem::from_item(stored)?.to_json(),
                 })))
             }
-            Outcome::Conflict => item_update::back_off(attempt).await,
+            Outcome::Conflict => store::back_off(attempt).await,
         }
     }
     tracing::warn!("doctor profile stayed contended; answering 409");

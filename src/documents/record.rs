@@ -206,7 +206,7 @@ where
             Ok(()) => return Ok((record, Change::Applied)),
             Err(WriteError::Conflict) => {
                 // Lost the race: wait (jittered, growing) and re-read.
-                crate::item_update::back_off(attempt).await;
+                crate::store::back_off(attempt).await;
             }
             Err(WriteError::Api(e)) => return Err(e),
         }

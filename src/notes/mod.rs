@@ -250,7 +250,7 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
                 Some(failed) if failed.contains(&0) || store::is_transaction_conflict(&err) => {
                     // Changed or deleted since it was read, or met another
                     // write of this note or patient: read it again.
-                    crate::item_update::back_off(attempt).await;
+                    crate::store::back_off(attempt).await;
                     note = store::get::<NoteItem>(ctx, &note.pk, &note.sk)
                         .await?
                         .filter(|n| !n.deleted)

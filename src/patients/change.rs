@@ -91,7 +91,7 @@ where
     let mut legacy_rule: Option<Option<Rule>> = None;
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
-            item_update::back_off(attempt).await;
+            store::back_off(attempt).await;
         }
         let mut resolved = resolve_full(ctx, id, &[], std::slice::from_ref(&summary_key)).await?;
         let summary = resolved.shared.remove(&summary_key);

@@ -163,7 +163,7 @@ async fn modify(
         match item_update::write(ctx, &before, &after, INDEX_SOURCES).await? {
             Outcome::Written(stored) => return TaskItem::from_item(stored),
             Outcome::Conflict => {
-                item_update::back_off(attempt).await;
+                store::back_off(attempt).await;
                 read = store::get_raw(ctx, &pk, &sk).await?;
             }
         }
