@@ -15,8 +15,8 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::ApiRequest;
-use crate::s3_keys::{self, EntityKind, Owner};
-use crate::s3_objects;
+use crate::s3::keys::{self as s3_keys, EntityKind, Owner};
+use crate::s3::objects as s3_objects;
 use crate::store::{self, tx, Item};
 
 const MAX_ATTEMPTS: u32 = 8;

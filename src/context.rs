@@ -11,8 +11,8 @@ use aws_config::timeout::TimeoutConfig;
 
 use crate::auth::{AuthSettings, Authenticator};
 use crate::aws_calls::CallCounter;
-use crate::cdn::UrlSigner;
 use crate::error::ApiError;
+use crate::s3::cdn::UrlSigner;
 
 /// Settings read from the environment (see the README's configuration table).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use proptest::test_runner::{Config, FileFailurePersistence};
 
 use crate::error::ApiResult;
 use crate::http::{self, ApiRequest};
-use crate::{doctors, files, meds, router, s3_keys, store, tasks};
+use crate::s3::keys as s3_keys;
+use crate::{doctors, files, meds, router, store, tasks};
 
 /// Cases per property: cheap, pure functions.
 const CASES: u32 = 3_000;

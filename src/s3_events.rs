@@ -18,8 +18,8 @@ use crate::documents::{self, AttachInput, Category};
 use crate::error::ApiError;
 use crate::keys;
 use crate::patients;
-use crate::s3_keys::{self, Owner, Target};
-use crate::s3_objects;
+use crate::s3::keys::{self as s3_keys, Owner, Target};
+use crate::s3::objects as s3_objects;
 use crate::uploads::{intent_sk, UploadIntent};
 
 /// What happened to each record of an event.

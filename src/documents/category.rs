@@ -1,6 +1,6 @@
 //! The seven document categories: request name ↔ response field ↔ S3 folder.
 
-use crate::s3_keys::DocType;
+use crate::s3::keys::DocType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Category {

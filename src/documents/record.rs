@@ -16,7 +16,7 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
-use crate::links;
+use crate::s3::links;
 use crate::store::{self, tx, Item};
 
 const MAX_ATTEMPTS: u32 = 16;

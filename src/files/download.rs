@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::patients;
-use crate::s3_objects;
+use crate::s3::objects as s3_objects;
 
 #[derive(Deserialize)]
 struct KeyBody {

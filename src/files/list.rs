@@ -9,9 +9,10 @@ use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
-use crate::links;
 use crate::patients;
-use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
+use crate::s3::keys::{self as s3_keys, DocType, EntityKind, Owner, Target};
+use crate::s3::links;
+use crate::s3::objects as s3_objects;
 
 /// The folder to list, below `patients/{uid}/`.
 pub fn folder(req: &ApiRequest) -> ApiResult<String> {
@@ -56,7 +57,7 @@ pub fn folder(req: &ApiRequest) -> ApiResult<String> {
 }
 
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
-    let bucket = ctx.bucket()?.to_string();
+    ctx.bucket()?;
     let folder = folder(req)?;
     let limit = req.limit(50, 1000)?;
     let patient = patients::resolve(ctx, id).await?;
@@ -78,14 +79,7 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         }
     };
     let presign = req.flag("presign");
-    let listing = ctx
-        .s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix(&prefix)
-        .max_keys(limit as i32)
-        .set_start_after(start_after.clone())
-        .send();
+    let listing = s3_objects::list_page(ctx, &prefix, limit, start_after.clone());
     // With links, the ledger entry (the listing's folder) is written
     // concurrently with the listing.
     let out = if presign {

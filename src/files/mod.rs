@@ -8,7 +8,7 @@ pub mod list;
 pub mod upload;
 
 use crate::error::ApiError;
-use crate::s3_keys::{self, KeyError};
+use crate::s3::keys::{self as s3_keys, KeyError};
 
 /// The files routes answer 403 for any key that is not the patient's.
 pub(crate) fn guard(uid: &str, key: &str) -> Result<(), ApiError> {

@@ -13,8 +13,8 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::patients::{self, PatientItem};
-use crate::s3_keys::{self, DocType, EntityKind, Owner, Target};
-use crate::s3_objects;
+use crate::s3::keys::{self as s3_keys, DocType, EntityKind, Owner, Target};
+use crate::s3::objects as s3_objects;
 use crate::store::tx;
 use crate::uploads::UploadIntent;
 

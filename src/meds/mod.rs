@@ -25,7 +25,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::paging::{self, Filter, PageQuery};
 use crate::patients;
-use crate::s3_keys::EntityKind;
+use crate::s3::keys::EntityKind;
 use crate::store::{self, Item};
 pub use fields::{MedChanges, MedFields};
 pub use model::{MedItem, Priority};

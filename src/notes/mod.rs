@@ -28,7 +28,7 @@ use crate::keys;
 use crate::paging::{self, Filter, PageQuery};
 use crate::patients::fields::{key_text, required};
 use crate::patients::{self, PatientItem};
-use crate::s3_keys::EntityKind;
+use crate::s3::keys::EntityKind;
 use crate::store::{self, tx, Item};
 pub use model::{Category, NoteItem};
 use writes::{bump_patient, transact};

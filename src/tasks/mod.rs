@@ -21,7 +21,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::item_update::{self, Outcome};
 use crate::keys;
 use crate::patients;
-use crate::s3_keys::EntityKind;
+use crate::s3::keys::EntityKind;
 use crate::store::{self, Item};
 use input::{TaskBody, TaskChanges};
 use model::{TaskItem, CLEARABLE, INDEX_SOURCES, STATUS_CANCELLED};

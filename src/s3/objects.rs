@@ -1,11 +1,15 @@
-//! Small S3 reads shared by the routes: whether an object exists, and what S3
-//! says about it (size, type, provenance metadata).
+//! Every call to S3 (and the CDN's invalidation): whether an object exists
+//! and what S3 says of it, presigned PUTs and GETs, a page of a listing, a
+//! batch delete.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -118,6 +122,84 @@ pub async fn presign_put(ctx: &Context, key: &str, content_type: &str) -> ApiRes
         url: presigned.uri().to_string(),
         headers,
     })
+}
+
+/// One page of the objects under `prefix` after `start_after`
+/// (ListObjectsV2).
+pub async fn list_page(
+    ctx: &Context,
+    prefix: &str,
+    limit: usize,
+    start_after: Option<String>,
+) -> ApiResult<ListObjectsV2Output> {
+    let bucket = ctx.bucket()?;
+    Ok(ctx
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .max_keys(i32::try_from(limit).unwrap_or(i32::MAX))
+        .set_start_after(start_after)
+        .send()
+        .await?)
+}
+
+/// Deletes `keys` in one quiet DeleteObjects; returns the keys S3 reported
+/// it could not delete.
+pub async fn delete_many<'a>(
+    ctx: &Context,
+    keys: impl IntoIterator<Item = &'a String>,
+) -> ApiResult<BTreeSet<String>> {
+    let bucket = ctx.bucket()?;
+    let objects = keys
+        .into_iter()
+        .map(|k| ObjectIdentifier::builder().key(k).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(format!("delete request: {e}")))?;
+    let delete = Delete::builder()
+        .set_objects(Some(objects))
+        .quiet(true)
+        .build()
+        .map_err(|e| ApiError::Internal(format!("delete request: {e}")))?;
+    let out = ctx
+        .s3
+        .delete_objects()
+        .bucket(bucket)
+        .delete(delete)
+        .send()
+        .await?;
+    Ok(out
+        .errors()
+        .iter()
+        .filter_map(|e| e.key().map(str::to_string))
+        .collect())
+}
+
+/// One CloudFront invalidation of `keys` on `distribution`; its id.
+pub async fn invalidate(
+    ctx: &Context,
+    distribution: &str,
+    keys: &[&String],
+) -> ApiResult<Option<String>> {
+    let items: Vec<String> = keys.iter().map(|k| format!("/{k}")).collect();
+    let paths = Paths::builder()
+        .quantity(i32::try_from(items.len()).unwrap_or(i32::MAX))
+        .set_items(Some(items))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("invalidation paths: {e}")))?;
+    let batch = InvalidationBatch::builder()
+        .paths(paths)
+        .caller_reference(uuid::Uuid::new_v4().to_string())
+        .build()
+        .map_err(|e| ApiError::Internal(format!("invalidation batch: {e}")))?;
+    let out = ctx
+        .cloudfront
+        .create_invalidation()
+        .distribution_id(distribution)
+        .invalidation_batch(batch)
+        .send()
+        .await?;
+    Ok(out.invalidation().map(|i| i.id().to_string()))
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@
 
 use std::time::UNIX_EPOCH;
 
+use super::objects::{self, validity};
 use crate::clock;
 use crate::context::Context;
 use crate::error::ApiResult;
-use crate::s3_objects::{self, validity};
 
 /// The distribution's origin access reaches only derived files
 /// (`optimized/`, `thumb/`); originals are served by presigned S3 GETs.
@@ -31,7 +31,7 @@ pub async fn link(ctx: &Context, key: &str) -> ApiResult<String> {
             let epoch = expires.duration_since(UNIX_EPOCH).unwrap_or_default();
             signer.sign(key, epoch.as_secs())
         }
-        _ => s3_objects::presign_get(ctx, key).await,
+        _ => objects::presign_get(ctx, key).await,
     }
 }
 
