@@ -167,7 +167,11 @@ impl Context {
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
         let (timeouts, retries) = settings.limits.sdk_configs();
+        let cdn = settings.cdn_domain.is_some();
         let ctx = Self::build(&sdk, settings, &Endpoints::default(), s3_endpoint_set);
+        if !cdn {
+            return ctx;
+        }
         let ssm = aws_sdk_ssm::config::Builder::from(&sdk)
             .timeout_config(timeouts)
             .retry_config(retries)
