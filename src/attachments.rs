@@ -71,14 +71,10 @@ struct KeyBody {
 
 /// The key must be the patient's and lie under the entity's own folder.
 pub fn check_key(uid: &str, kind: EntityKind, entity_id: &str, key: &str) -> ApiResult<()> {
-    s3_keys::check_belongs(uid, key)
+    let owner = Owner::Entity(kind, entity_id.to_string());
+    let in_folder = s3_keys::in_owner_folder(uid, key, &owner)
         .map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
-    let folder = format!(
-        "{}optimized/{}",
-        s3_keys::patient_prefix(uid),
-        Owner::Entity(kind, entity_id.to_string()).folder()
-    );
-    if !key.starts_with(&folder) {
+    if !in_folder {
         return Err(ApiError::bad_request(format!(
             "key must be under optimized/{}/{entity_id}/",
             kind.folder()

@@ -145,14 +145,10 @@ fn category_of(raw: Option<&str>) -> ApiResult<Category> {
 
 /// The key must be the patient's and lie in the category's docType folder.
 fn check_key(uid: &str, key: &str, category: Category) -> ApiResult<()> {
-    s3_keys::check_belongs(uid, key)
+    let owner = Owner::Doc(category.doc_type());
+    let in_folder = s3_keys::in_owner_folder(uid, key, &owner)
         .map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
-    let folder = format!(
-        "{}optimized/{}",
-        s3_keys::patient_prefix(uid),
-        Owner::Doc(category.doc_type()).folder()
-    );
-    if !key.starts_with(&folder) {
+    if !in_folder {
         return Err(ApiError::bad_request(format!(
             "key must be under optimized/docs/{}/ for category {}",
             category.doc_type().as_str(),

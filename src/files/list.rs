@@ -27,7 +27,7 @@ pub fn folder(req: &ApiRequest) -> ApiResult<String> {
     };
     let ref_id = req.query("refId");
     if let Some(r) = ref_id {
-        if !super::upload::valid_ref_id(r) {
+        if !s3_keys::valid_ref_id(r) {
             return Err(ApiError::bad_request(
                 "refId may only contain letters, digits, '-' and '_'",
             ));

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::patients::{self, PatientItem};
-use crate::s3::keys::{self as s3_keys, DocType, EntityKind, Owner, Target};
+use crate::s3::keys::{self as s3_keys, valid_ref_id, DocType, EntityKind, Owner, Target};
 use crate::s3::objects as s3_objects;
 use crate::store::tx;
 use crate::uploads::UploadIntent;
@@ -48,15 +48,6 @@ pub struct UploadPlan {
     pub needs_optimization: bool,
     /// Who the client says uploads (the token's subject wins when auth is on).
     pub uploaded_by: Option<String>,
-}
-
-/// Reference ids become a folder name: keep them to safe id characters.
-pub fn valid_ref_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl UploadPlan {

@@ -188,6 +188,24 @@ pub fn check_belongs(uid: &str, key: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Whether `key` belongs to the patient (else the guard's error) and lies in
+/// `owner`'s folder under `optimized/`, where attach targets must be.
+pub fn in_owner_folder(uid: &str, key: &str, owner: &Owner) -> Result<bool, KeyError> {
+    check_belongs(uid, key)?;
+    let folder = format!("{}optimized/{}", patient_prefix(uid), owner.folder());
+    Ok(key.starts_with(&folder))
+}
+
+/// Entity ids (notes, meds, tasks) become a folder name: keep them to safe
+/// id characters.
+pub fn valid_ref_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 pub fn patient_prefix(uid: &str) -> String {
     format!("{ROOT}{uid}/")
 }
