@@ -228,6 +228,11 @@ impl Context {
         let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
             .interceptor(CallCounter)
             .retry_classifier(crate::store::sdk_errors::ConflictRetry)
+            // Each context its own retry budget (a Lambda builds one): clients
+            // of one process otherwise share the SDK's token bucket.
+            .retry_partition(aws_smithy_runtime::client::retries::RetryPartition::new(
+                format!("dynamodb-{}", uuid::Uuid::new_v4().simple()),
+            ))
             .timeout_config(timeouts.clone())
             .retry_config(retries.clone());
         if let Some(url) = &endpoints.dynamodb {

@@ -86,7 +86,7 @@ async fn with_a_cdn_every_document_link_is_a_signed_cloudfront_url() {
             .replace('_', "=")
             .replace('~', "/");
         let signature = STANDARD.decode(signature).expect("base64");
-        let policy = hms::cdn::canned_policy(&resource, expires);
+        let policy = hms::s3::cdn::canned_policy(&resource, expires);
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref())
             .verify(policy.as_bytes(), &signature)
             .expect("CloudFront would accept the signature");
