@@ -156,7 +156,9 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         scheme,
         caption: None,
         stamp: None,
-        replace_oldest: false,
+        // Never drop an upload: a full category lets its oldest entry go
+        // (its object stays in S3; the ledger entry names it).
+        replace_oldest: true,
         mime_type: None,
         size: None,
     };

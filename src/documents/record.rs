@@ -194,9 +194,29 @@ where
             }
         };
         let mut record = current.unwrap_or_else(|| DocumentsRecord::empty(uid));
+        let before: Vec<String> = record
+            .list(category)
+            .iter()
+            .map(|e| e.key.clone())
+            .collect();
         if change(record.list_mut(category))? == Change::Unchanged {
             return Ok((record, Change::Unchanged));
         }
+        // Entries the change dropped besides those it names (the oldest,
+        // replaced under a cap) are named in its ledger entry too.
+        let list = record.list(category);
+        let dropped: Vec<String> = before
+            .into_iter()
+            .filter(|k| !list.iter().any(|e| &e.key == k) && !audit.keys.contains(k))
+            .collect();
+        if !dropped.is_empty() {
+            tracing::info!(
+                category = category.name(),
+                replaced = dropped.len(),
+                "oldest documents replaced"
+            );
+        }
+        let audit = &audit.clone().keys(dropped);
         let expected = record.version;
         let now = clock::now_rfc3339();
         record.version = expected + 1;

@@ -476,3 +476,58 @@ async fn unrelated_and_bad_records_do_not_fail_the_batch() {
     assert_eq!(docs["dischargePics"].as_array().unwrap().len(), 1);
     assert_eq!(docs["labReports"], json!([]));
 }
+
+#[tokio::test]
+async fn a_full_preop_list_lets_its_oldest_go_for_an_ingested_photo() {
+    // Given three pre-op photos, the most the category holds
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let mut attached = Vec::new();
+    for _ in 0..3 {
+        let key = app.upload_doc(&uid, "preop").await;
+        app.attach_doc(&uid, "preop_pics", &key).await;
+        attached.push(key);
+    }
+    // When a fourth arrives by the S3 event (the newer client calls no attach)
+    let newest = app.upload_doc(&uid, "preop").await;
+    let report = hms::s3_events::ingest(&app.ctx, &s3_event(&[&newest])).await;
+    // Then it is attached and the oldest leaves the list, never the upload
+    assert_eq!(report.attached, 1, "{report:?}");
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    let keys: Vec<&str> = docs["preopPics"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![attached[1].as_str(), attached[2].as_str(), newest.as_str()]
+    );
+    // And the replaced photo's object stays in S3
+    let kept = app
+        .ctx
+        .s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(&attached[0])
+        .send()
+        .await;
+    assert!(kept.is_ok(), "the replaced object is kept");
+    // And the ingest's ledger entry names the new key and the replaced one
+    let ledger = app.get(&format!("/patients/{uid}/audit")).await.body;
+    let entry = ledger["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["actor"] == hms::s3_events::INGEST_ACTOR)
+        .expect("the ingest's entry")
+        .clone();
+    let named: Vec<&str> = entry["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(named, vec![newest.as_str(), attached[0].as_str()]);
+}
