@@ -349,3 +349,23 @@ mod tests {
         assert!(req.limit(50, 1000).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any query and body: a limit and a JSON object, or a 400.
+
+    use proptest::prelude::*;
+
+    use crate::proptest_support::{body, config, is_client_error, request};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn queries_and_bodies_parse_or_are_a_400(body in body(), query in ".{0,40}") {
+            let req = request(body, &query);
+            prop_assert!(is_client_error(&req.limit(50, 200)));
+            prop_assert!(is_client_error(&req.json_object()));
+        }
+    }
+}

@@ -23,7 +23,7 @@ pub mod notes;
 pub mod paging;
 pub mod patients;
 #[cfg(test)]
-mod properties;
+mod proptest_support;
 pub mod provision;
 pub mod router;
 pub mod s3;

@@ -1028,3 +1028,73 @@ mod spec_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any method and path is a route or a 4xx, and a route's pattern names
+    //! its method.
+
+    use lambda_http::http::Method;
+    use proptest::prelude::*;
+
+    use super::route;
+    use crate::http;
+    use crate::proptest_support::{config, is_client_error};
+
+    fn path() -> impl Strategy<Value = String> {
+        let segment = prop_oneof![
+            prop::sample::select(vec![
+                "patients",
+                "by-mrn",
+                "documents",
+                "attach",
+                "files",
+                "notes",
+                "meds",
+                "tasks",
+                "doctors",
+                "checklists",
+                "audit",
+                "state",
+                "health",
+                "u1",
+                "..",
+                "%2F",
+                "%",
+            ])
+            .prop_map(String::from),
+            any::<String>(),
+        ];
+        prop::collection::vec(segment, 0..8).prop_map(|s| format!("/{}", s.join("/")))
+    }
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop_oneof![
+            Just(Method::GET),
+            Just(Method::POST),
+            Just(Method::PUT),
+            Just(Method::PATCH),
+            Just(Method::DELETE),
+            Just(Method::HEAD),
+            "[A-Z]{1,8}".prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap_or(Method::TRACE)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+    #[test]
+        fn routing_any_path_is_a_route_or_a_4xx(method in method(), path in path()) {
+            match http::path_segments(&path) {
+                Ok(segments) => {
+                    let routed = route(&method, &segments);
+                    prop_assert!(is_client_error(&routed));
+                    if let Ok(route) = routed {
+                        prop_assert!(route.pattern().starts_with(method.as_str()));
+                    }
+                }
+                Err(e) => prop_assert!(e.status().is_client_error()),
+            }
+        }
+    }
+}

@@ -275,3 +275,27 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any body: a valid doctor, or a 400.
+
+    use proptest::prelude::*;
+
+    use super::DoctorBody;
+
+    use crate::proptest_support::{body, config, is_client_error, request};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_doctor_body_is_valid_or_a_400(body in body(), query in ".{0,40}") {
+            let req = request(body, &query);
+            let doctor = req
+                .json::<DoctorBody>()
+                .and_then(|b| b.requested_id().and_then(|_| b.validate()));
+            prop_assert!(is_client_error(&doctor));
+        }
+    }
+}

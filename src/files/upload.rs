@@ -312,3 +312,24 @@ mod tests {
         assert_eq!(intent.request_id, "req-1");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any body: an upload plan, or a 400.
+
+    use proptest::prelude::*;
+
+    use super::UploadPlan;
+
+    use crate::proptest_support::{body, config, is_client_error, request};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_upload_body_is_a_plan_or_a_400(body in body(), query in ".{0,40}") {
+            let req = request(body, &query);
+            prop_assert!(is_client_error(&UploadPlan::from_request(&req)));
+        }
+    }
+}

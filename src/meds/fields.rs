@@ -243,3 +243,25 @@ mod tests {
         assert_eq!(med.priority.as_deref(), Some("routine"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any body: medication changes, or a 400.
+
+    use proptest::prelude::*;
+
+    use super::{MedChanges, MedFields};
+
+    use crate::proptest_support::{body, config, is_client_error, request};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_medication_body_is_changes_or_a_400(body in body(), query in ".{0,40}") {
+            let req = request(body, &query);
+            let med = req.json::<MedFields>().and_then(MedChanges::from_fields);
+            prop_assert!(is_client_error(&med));
+        }
+    }
+}

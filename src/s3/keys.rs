@@ -540,3 +540,66 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! The key guard never accepts a key outside the patient's prefix, and
+    //! the keys the service builds pass it.
+
+    use proptest::prelude::*;
+
+    use super as s3_keys;
+    use crate::proptest_support::config;
+
+    proptest! {
+        #![proptest_config(config())]
+
+    #[test]
+        fn the_key_guard_keeps_keys_inside_the_patient(
+            uid in "[a-z0-9-]{1,36}",
+            other in "[a-z0-9-]{1,36}",
+            tail in prop::collection::vec(
+                prop_oneof![
+                    Just("..".to_string()), Just(".".to_string()), Just(String::new()),
+                    Just("%2e%2e".to_string()), Just("a\\b".to_string()), ".{0,12}",
+                ],
+                0..5,
+            ),
+            raw in any::<String>(),
+        ) {
+            let prefix = s3_keys::patient_prefix(&uid);
+            for owner in [&uid, &other] {
+                let key = format!("{}{}", s3_keys::patient_prefix(owner), tail.join("/"));
+                for candidate in [key.as_str(), raw.as_str()] {
+                    let _ = s3_keys::parse(candidate);
+                    if s3_keys::check_belongs(&uid, candidate).is_ok() {
+                        let rest = candidate.strip_prefix(&prefix);
+                        prop_assert!(rest.is_some(), "accepted outside the prefix: {candidate:?}");
+                        let rest = rest.unwrap_or_default();
+                        prop_assert!(rest.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+                        prop_assert!(!candidate.contains('\\'));
+                        prop_assert!(!candidate.chars().any(char::is_control));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn keys_the_service_builds_pass_its_own_guard(
+            uid in "[a-z0-9-]{1,36}",
+            label in ".{0,40}",
+            ref_id in "[A-Za-z0-9_-]{1,64}",
+            millis in 0i64..4_102_444_800_000,
+        ) {
+            // Labels reach the key only through the slug, as in presign-upload.
+            let slug = s3_keys::slug(&label);
+            let stem = s3_keys::stem(millis, &uuid::Uuid::new_v4(), slug.as_deref());
+            let owner = s3_keys::Owner::Entity(s3_keys::EntityKind::Note, ref_id);
+            let keys = s3_keys::upload_keys(&uid, &owner, &stem, 80, 1600, "jpg");
+            for key in [&keys.optimized, &keys.original, &keys.thumb] {
+                prop_assert!(s3_keys::check_belongs(&uid, key).is_ok(), "{key}");
+                prop_assert!(s3_keys::parse(key).is_some(), "{key}");
+            }
+        }
+    }
+}

@@ -232,3 +232,30 @@ pub mod tx {
         TransactWriteItem::builder().condition_check(check).build()
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! A cursor decodes only into its own partition and round-trips.
+
+    use proptest::prelude::*;
+
+    use crate::proptest_support::{config, is_client_error};
+    use crate::store;
+
+    proptest! {
+        #![proptest_config(config())]
+
+    #[test]
+        fn cursors_decode_only_into_their_own_partition(raw in ".{0,80}", pk in ".{1,20}", sk in ".{0,20}") {
+            let decoded = store::decode_cursor(&raw, &["PK", "SK"], &[("PK", pk.as_str())]);
+            prop_assert!(is_client_error(&decoded));
+            if let Ok(item) = decoded {
+                prop_assert_eq!(item.get("PK"), Some(&store::s(pk.as_str())));
+            }
+            let made = store::encode_cursor(&store::key(pk.as_str(), sk.as_str()));
+            let made = made.unwrap_or_default();
+            let back = store::decode_cursor(&made, &["PK", "SK"], &[("PK", pk.as_str())]);
+            prop_assert_eq!(back.ok(), Some(store::key(pk.as_str(), sk.as_str())));
+        }
+    }
+}

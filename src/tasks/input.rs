@@ -290,3 +290,25 @@ mod tests {
         assert!(changes(json!({"unknown": 1})).unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any body: a valid task, or a 400.
+
+    use proptest::prelude::*;
+
+    use super::TaskBody;
+
+    use crate::proptest_support::{body, config, is_client_error, request};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_task_body_is_valid_or_a_400(body in body(), query in ".{0,40}") {
+            let req = request(body, &query);
+            let task = req.json::<TaskBody>().and_then(|b| b.validate());
+            prop_assert!(is_client_error(&task));
+        }
+    }
+}
