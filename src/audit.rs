@@ -12,10 +12,9 @@ use serde_json::{json, Value};
 
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiRequest, Reply};
-use crate::paging::{self, PageQuery};
+use crate::http::ApiRequest;
 use crate::store::{self, tx};
-use crate::{clock, keys, patients};
+use crate::{clock, keys};
 
 /// What an audit item records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub struct Audit {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct AuditItem {
+pub(crate) struct AuditItem {
     #[serde(rename = "PK")]
     pk: String,
     #[serde(rename = "SK")]
@@ -178,29 +177,8 @@ impl Audit {
     }
 }
 
-/// `GET /patients/{id}/audit`: newest first, `?limit=` (default 50, at most
-/// 200) and `?cursor=` from the previous page's `nextCursor`.
-pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
-    let limit = req.limit(50, 200)?;
-    let patient = patients::resolve(ctx, id).await?;
-    let query = PageQuery {
-        pk: keys::audit_pk(patient.uid()),
-        sk_prefix: keys::AUDIT_PREFIX,
-        newest_first: true,
-        filter: None,
-    };
-    let page = paging::query_page(ctx, &query, limit, req.query("cursor")).await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| store::from_item::<AuditItem>(item).map(|a| to_json(&a)))
-        .collect::<ApiResult<Vec<Value>>>()?;
-    Ok(Reply::ok(
-        json!({"items": items, "nextCursor": page.next_cursor}),
-    ))
-}
-
-fn to_json(a: &AuditItem) -> Value {
+/// An entry as the ledger listing shows it.
+pub(crate) fn to_json(a: &AuditItem) -> Value {
     json!({
         "id": a.sk.strip_prefix(keys::AUDIT_PREFIX).unwrap_or(&a.sk),
         "at": a.at,

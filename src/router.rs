@@ -14,7 +14,7 @@ use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, ApiRequest, Reply};
-use crate::{audit, checklists, doctors, documents, files, meds, notes, patients, tasks, timeline};
+use crate::{checklists, doctors, documents, files, meds, notes, patients, tasks};
 
 /// A matched route with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,8 +443,8 @@ async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<R
             patients::registration::replace_history(ctx, id, req).await
         }
         Route::PatientMrnOverwrite { id } => patients::registration::overwrite(ctx, id, req).await,
-        Route::Timeline { id } => timeline::list(ctx, id, req).await,
-        Route::AuditList { id } => audit::list(ctx, id, req).await,
+        Route::Timeline { id } => patients::history::timeline(ctx, id, req).await,
+        Route::AuditList { id } => patients::history::ledger(ctx, id, req).await,
         Route::ChecklistList => checklists::list(ctx).await,
         Route::ChecklistGet { from, to } => checklists::get(ctx, from, to).await,
         Route::ChecklistPut { from, to } => checklists::put(ctx, from, to, req).await,

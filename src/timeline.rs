@@ -89,39 +89,3 @@ impl TimelineRow {
         })
     }
 }
-
-/// `GET /patients/{id}/timeline`: oldest first (`?desc=1` newest first),
-/// `?limit=` up to 1000.
-pub async fn list(
-    ctx: &crate::context::Context,
-    id: &str,
-    req: &crate::http::ApiRequest,
-) -> crate::error::ApiResult<crate::http::Reply> {
-    let limit = req.limit(1000, 1000)?;
-    let patient = crate::patients::resolve(ctx, id).await?;
-    let pk = keys::patient_pk(patient.uid());
-    let mut rows = Vec::new();
-    let mut start = None;
-    while rows.len() < limit {
-        let out = ctx
-            .ddb
-            .query()
-            .table_name(ctx.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", crate::store::s(pk.as_str()))
-            .expression_attribute_values(":prefix", crate::store::s(keys::TIMELINE_PREFIX))
-            .scan_index_forward(!req.flag("desc"))
-            .limit((limit - rows.len()) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        for item in out.items.unwrap_or_default() {
-            rows.push(crate::store::from_item::<TimelineRow>(item)?.to_json());
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
-    Ok(crate::http::Reply::ok(Value::Array(rows)))
-}

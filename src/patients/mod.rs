@@ -4,6 +4,7 @@
 pub mod change;
 pub mod create;
 pub mod fields;
+pub mod history;
 pub mod list;
 pub mod model;
 pub mod read;
