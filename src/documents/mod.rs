@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::patients::{self, PatientItem};
+use crate::patients;
 use crate::s3::keys::{self as s3_keys, Owner};
 use crate::s3::objects::{self as s3_objects, ObjectInfo};
 use crate::store;
@@ -28,14 +28,14 @@ async fn load(
     ctx: &Context,
     id: &str,
     extra_sks: &[&str],
-) -> ApiResult<(PatientItem, Option<DocumentsRecord>, patients::Resolved)> {
+) -> ApiResult<(Option<DocumentsRecord>, patients::Resolved)> {
     let sks: Vec<&str> = std::iter::once(keys::DOCS_SK)
         .chain(extra_sks.iter().copied())
         .collect();
     let mut resolved = patients::resolve_with(ctx, id, &sks).await?;
     let uid = resolved.patient.uid().to_string();
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
-    Ok((resolved.patient.clone(), record, resolved))
+    Ok((record, resolved))
 }
 
 /// The documents JSON of a response, with the ledger entry its links need
@@ -60,7 +60,8 @@ async fn reply_json(
 /// for the links is written concurrently with the read.
 pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let read = async {
-        let (patient, record, _) = load(ctx, id, &[]).await?;
+        let (record, resolved) = load(ctx, id, &[]).await?;
+        let patient = resolved.patient;
         let uid = patient.uid().to_string();
         Ok(((patient, record), uid))
     };
@@ -73,7 +74,8 @@ pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
 }
 
 pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
-    let (patient, record, _) = load(ctx, id, &[]).await?;
+    let (record, resolved) = load(ctx, id, &[]).await?;
+    let patient = resolved.patient;
     let uid = patient.uid();
     if let Some(existing) = record {
         let documents = reply_json(ctx, req, uid, &existing, false).await?;
@@ -216,11 +218,13 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     }
     let upload_sk = intent_sk(&key);
     let extra: Vec<&str> = upload_sk.iter().map(String::as_str).collect();
-    let (patient, record, mut resolved) = load(ctx, id, &extra).await?;
+    let (record, resolved) = load(ctx, id, &extra).await?;
+    let patients::Resolved {
+        patient, mut items, ..
+    } = resolved;
     let uid = patient.uid().to_string();
     check_key(&uid, &key, category)?;
-    let intent =
-        upload_sk.and_then(|sk| UploadIntent::from_item(resolved.items.remove(&sk), &uid, &key));
+    let intent = upload_sk.and_then(|sk| UploadIntent::from_item(items.remove(&sk), &uid, &key));
     let object = s3_objects::head(ctx, &key).await?.ok_or_else(|| {
         ApiError::not_found("File not found in storage; upload it before attaching")
     })?;
@@ -278,7 +282,8 @@ pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .key
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
-    let (patient, record, _) = load(ctx, id, &[]).await?;
+    let (record, resolved) = load(ctx, id, &[]).await?;
+    let patient = resolved.patient;
     let uid = patient.uid().to_string();
     let audit = Audit::of(req, "documents.detach").keys([key.as_str()]);
     let (record, change) = record::modify(ctx, &uid, category, Some(record), &audit, |list| {

@@ -1,23 +1,15 @@
 //! The `events/` fixtures (what `sam local invoke` uses) fed through the real
 //! handlers, and the S3 ObjectCreated ingest.
 
-use std::path::PathBuf;
-
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::{json, Value};
 
-use crate::support::{meta_headers, put_presigned, unique, writes, App, BUCKET};
+use crate::support::{
+    events_dir, fixture, meta_headers, put_presigned, s3_event, unique, writes, App, BUCKET,
+};
 
 const FIXTURE_UID: &str = "0190f5c0-0000-7000-8000-00000000f1a7";
 const FIXTURE_MRN: &str = "FIXTURE-MRN-1";
-
-fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
-}
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 /// The status each Function URL fixture must get (after its placeholders
 /// are replaced by a patient of this run).
@@ -161,22 +153,6 @@ async fn percent_encoded_mrns_and_base64_bodies_are_decoded_by_the_handler() {
 }
 
 /// The S3 fixture, pointed at `key` in the test bucket.
-fn s3_event(keys: &[&str]) -> S3Event {
-    let template: Value = serde_json::from_str(&fixture("s3-object-created.json")).unwrap();
-    let mut event = template.clone();
-    let record = template["Records"][0].clone();
-    event["Records"] = Value::Array(
-        keys.iter()
-            .map(|key| {
-                let mut r = record.clone();
-                r["s3"]["bucket"]["name"] = json!(BUCKET);
-                r["s3"]["object"]["key"] = json!(key.replace(' ', "+"));
-                r
-            })
-            .collect(),
-    );
-    serde_json::from_value(event).expect("S3 event")
-}
 
 #[tokio::test]
 async fn the_s3_fixture_runs_through_what_the_s3_lambda_calls() {

@@ -8,7 +8,7 @@ use hms::context::Limits;
 use serde_json::{json, Value};
 
 use crate::fault_proxy::{Fault, FaultProxy, Match};
-use crate::support::{emulators, unique, App, Reply};
+use crate::support::{emulators, s3_event, unique, App, Reply};
 
 /// Tight bounds: two attempts per call, short back-off and timeouts.
 fn tight() -> Limits {
@@ -308,22 +308,6 @@ async fn links_are_not_handed_out_when_their_ledger_entry_cannot_be_written() {
     assert!(r.body["labReports"][0]["cdnUrl"].is_string());
 }
 
-/// An ObjectCreated event for `key` in the suite's bucket.
-fn created(key: &str) -> aws_lambda_events::event::s3::S3Event {
-    serde_json::from_value(json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-12-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "local"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "local",
-               "bucket": {"name": crate::support::BUCKET, "ownerIdentity": {"principalId": "local"},
-                          "arn": format!("arn:aws:s3:::{}", crate::support::BUCKET)},
-               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "1"}}
-    }]}))
-    .expect("S3 event")
-}
-
 #[tokio::test]
 async fn keys_dynamodb_leaves_unprocessed_are_retried_then_503() {
     let app = App::new();
@@ -479,18 +463,18 @@ async fn a_fault_inside_the_ingest_fails_the_record_so_lambda_retries_it() {
     let s3 = FaultProxy::start(&emulators().s3);
     let faulty = app_behind(&s3, false);
     s3.fail(Match::Method("HEAD"), Fault::ServerError);
-    let report = hms::s3_events::ingest(&faulty.ctx, &created(&key)).await;
+    let report = hms::s3_events::ingest(&faulty.ctx, &s3_event(&[&key])).await;
     assert_eq!((report.failed, report.attached), (1, 0), "{report:?}");
     // DynamoDB fails the read of the record
     let ddb = FaultProxy::start(&emulators().dynamodb);
     let faulty = app_behind(&ddb, true);
     ddb.fail(Match::Operation("BatchGetItem"), Fault::ServerError);
-    let report = hms::s3_events::ingest(&faulty.ctx, &created(&key)).await;
+    let report = hms::s3_events::ingest(&faulty.ctx, &s3_event(&[&key])).await;
     assert_eq!((report.failed, report.attached), (1, 0), "{report:?}");
     // Nothing was attached; the retried event then attaches it once
     let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
     assert_eq!(docs["radiology"], json!([]));
-    let report = hms::s3_events::ingest(&app.ctx, &created(&key)).await;
+    let report = hms::s3_events::ingest(&app.ctx, &s3_event(&[&key])).await;
     assert_eq!(report.attached, 1, "{report:?}");
 }
 

@@ -588,3 +588,32 @@ pub const WRITE_OPS: &[&str] = &[
 pub fn writes(calls: &CallCounts) -> u32 {
     WRITE_OPS.iter().map(|op| calls.get(op)).sum()
 }
+
+/// The `events/` fixtures folder.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+/// One fixture's text.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// An ObjectCreated event (shaped as the fixture) for `keys` in the
+/// suite's bucket.
+pub fn s3_event(keys: &[&str]) -> aws_lambda_events::event::s3::S3Event {
+    let template: Value = serde_json::from_str(&fixture("s3-object-created.json")).unwrap();
+    let mut event = template.clone();
+    let record = template["Records"][0].clone();
+    event["Records"] = Value::Array(
+        keys.iter()
+            .map(|key| {
+                let mut r = record.clone();
+                r["s3"]["bucket"]["name"] = json!(BUCKET);
+                r["s3"]["object"]["key"] = json!(key.replace(' ', "+"));
+                r
+            })
+            .collect(),
+    );
+    serde_json::from_value(event).expect("S3 event")
+}
