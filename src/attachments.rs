@@ -19,8 +19,6 @@ use crate::s3::keys::{self as s3_keys, EntityKind, Owner};
 use crate::s3::objects as s3_objects;
 use crate::store::{self, tx, Item};
 
-const MAX_ATTEMPTS: u32 = 8;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
     Attach,
@@ -107,10 +105,8 @@ pub async fn apply(
             ));
         }
     }
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            crate::store::back_off(attempt).await;
-        }
+    let mut attempts = store::Attempts::new("item");
+    while attempts.next().await {
         let mut item = read(ctx, target).await?.ok_or_else(|| not_found(target))?;
         let mut files: Vec<String> = match item.get("files") {
             Some(v) => serde_dynamo::from_attribute_value(v.clone())?,
@@ -132,27 +128,15 @@ pub async fn apply(
                 detach_update(ctx.table(), target, &key, index, &now)?
             }
         };
-        let result = ctx
-            .ddb
-            .transact_write_items()
-            .transact_items(tx::update(update))
-            .transact_items(audit.tx_item(ctx.table(), target.uid)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                item.insert("files".into(), store::to_attr(&files)?);
-                item.insert("updated_at".into(), store::s(now));
-                return Ok(item);
-            }
-            // The item changed underneath (or went away): read it again.
-            Err(err) if store::is_lost_race(&err) => continue,
-            Err(err) => return Err(err.into()),
+        let items = vec![tx::update(update), audit.tx_item(ctx.table(), target.uid)?];
+        if store::transact(ctx, items).await?.is_ok() {
+            item.insert("files".into(), store::to_attr(&files)?);
+            item.insert("updated_at".into(), store::s(now));
+            return Ok(item);
         }
+        // The item changed underneath (or went away): read it again.
     }
-    Err(ApiError::conflict(
-        "The item was changed concurrently; refetch and retry",
-    ))
+    Err(attempts.exhausted())
 }
 
 fn not_found(target: &Target<'_>) -> ApiError {

@@ -103,14 +103,8 @@ impl Audit {
 
     /// Writes the audit item on its own, for accesses that change nothing.
     pub async fn write(&self, ctx: &Context, uid: &str) -> ApiResult<()> {
-        ctx.ddb
-            .put_item()
-            .table_name(ctx.table())
-            .set_item(Some(self.item(uid)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await?;
-        Ok(())
+        // A fresh UUIDv7 key: refused only if the id collided.
+        Ok(store::put_new(ctx, self.item(uid)?).await??)
     }
 }
 
@@ -167,13 +161,8 @@ impl Audit {
             .condition_expression("attribute_exists(PK)")
             .build()
             .map_err(|e| ApiError::Internal(format!("audit check: {e}")))?;
-        ctx.ddb
-            .transact_write_items()
-            .transact_items(tx::check(check))
-            .transact_items(self.tx_item(ctx.table(), uid)?)
-            .send()
-            .await?;
-        Ok(())
+        let items = vec![tx::check(check), self.tx_item(ctx.table(), uid)?];
+        Ok(store::transact(ctx, items).await??)
     }
 }
 

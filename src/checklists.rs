@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::patients::fields::key_text;
-use crate::store::{self, tx, Item};
+use crate::store::{self, tx, Item, Query, Refused};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
@@ -116,27 +116,13 @@ fn states(from: &str, to: &str) -> ApiResult<(String, String)> {
 }
 
 pub async fn list(ctx: &Context) -> ApiResult<Reply> {
-    let mut rules = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let out = ctx
-            .ddb
-            .query()
-            .table_name(ctx.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", store::s(keys::CHECKLIST_PK))
-            .expression_attribute_values(":prefix", store::s(keys::CHECKLIST_PREFIX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        for item in out.items.unwrap_or_default() {
-            rules.push(store::from_item::<RuleItem>(item)?.rule.to_json());
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    let rules = Query::partition(keys::CHECKLIST_PK)
+        .prefix(keys::CHECKLIST_PREFIX)
+        .all(ctx)
+        .await?
+        .into_iter()
+        .map(|item| store::from_item::<RuleItem>(item).map(|r| r.rule.to_json()))
+        .collect::<ApiResult<Vec<Value>>>()?;
     Ok(Reply::ok(Value::Array(rules)))
 }
 
@@ -197,12 +183,11 @@ pub async fn put(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiRe
         .expression_attribute_values(":rule", store::to_attr(&rule)?)
         .build()
         .map_err(|e| ApiError::Internal(format!("summary update: {e}")))?;
-    ctx.ddb
-        .transact_write_items()
-        .transact_items(tx::put(ctx.table(), item, None)?)
-        .transact_items(tx::update(mirror))
-        .send()
-        .await?;
+    store::transact(
+        ctx,
+        vec![tx::put(ctx.table(), item, None)?, tx::update(mirror)],
+    )
+    .await??;
     Ok(Reply::ok(
         json!({"message": "saved", "rule": rule.to_json()}),
     ))
@@ -229,23 +214,16 @@ pub async fn delete(ctx: &Context, from: &str, to: &str) -> ApiResult<Reply> {
         .expression_attribute_names("#rule", keys::transition_name(&from, &to))
         .build()
         .map_err(|e| ApiError::Internal(format!("summary update: {e}")))?;
-    let result = ctx
-        .ddb
-        .transact_write_items()
-        .transact_items(
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .delete(delete)
-                .build(),
-        )
-        .transact_items(tx::update(unmirror))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(Reply::ok(json!({"message": "deleted"}))),
-        Err(err) if store::is_condition_failure(&err) => {
-            Err(ApiError::not_found("Checklist rule not found"))
-        }
-        Err(err) => Err(err.into()),
+    let items = vec![
+        aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .delete(delete)
+            .build(),
+        tx::update(unmirror),
+    ];
+    match store::transact(ctx, items).await? {
+        Ok(()) => Ok(Reply::ok(json!({"message": "deleted"}))),
+        Err(Refused::Condition(_)) => Err(ApiError::not_found("Checklist rule not found")),
+        Err(refused) => Err(refused.into()),
     }
 }
 

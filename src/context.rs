@@ -194,19 +194,7 @@ impl Context {
             }
             return self;
         };
-        let pem = ssm
-            .get_parameter()
-            .name(param)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from(e).to_string())
-            .and_then(|out| {
-                out.parameter()
-                    .and_then(|p| p.value())
-                    .map(str::to_string)
-                    .ok_or_else(|| "parameter has no value".to_string())
-            });
+        let pem = crate::s3::cdn::read_private_key(ssm, param).await;
         match pem.and_then(|pem| UrlSigner::from_pem(domain, id, &pem).map_err(|e| e.to_string())) {
             Ok(signer) => self.cdn = Some(Arc::new(signer)),
             Err(err) => {

@@ -243,6 +243,20 @@ impl Reply {
         }
     }
 
+    /// A page as a JSON array, the next page's cursor in `x-next-cursor`.
+    pub fn array_page(items: Vec<Value>, next_cursor: Option<String>) -> Self {
+        let reply = Self::ok(Value::Array(items));
+        match next_cursor {
+            Some(cursor) => reply.header("x-next-cursor", cursor),
+            None => reply,
+        }
+    }
+
+    /// A page as `{items, nextCursor}`.
+    pub fn items_page(items: Vec<Value>, next_cursor: Option<String>) -> Self {
+        Self::ok(serde_json::json!({"items": items, "nextCursor": next_cursor}))
+    }
+
     pub fn header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
         self

@@ -1,11 +1,31 @@
 //! Every DynamoDB key string and index name of the single-table layout, in one
 //! place (see the table layout in the API contract).
 
+use crate::store::Index;
+
 pub const GSI1: &str = "GSI1PK-index";
 pub const GSI2: &str = "GSI2PK-GSI2SK-index";
 /// Sparse index of active patients: only ACTIVE patients carry `GSI3PK`.
 pub const GSI3: &str = "GSI3PK-GSI3SK-index";
 pub const LSI_CUR_MRN: &str = "LSI_CUR_MRN-index";
+
+/// Department lists: patients by department and status, doctors by department.
+pub const GSI1_INDEX: Index = Index {
+    name: GSI1,
+    hash: "GSI1PK",
+    range: None,
+};
+/// The task dashboard: status and department, then assignee and recurrence.
+pub const GSI2_INDEX: Index = Index {
+    name: GSI2,
+    hash: "GSI2PK",
+    range: Some("GSI2SK"),
+};
+pub const GSI3_INDEX: Index = Index {
+    name: GSI3,
+    hash: "GSI3PK",
+    range: Some("GSI3SK"),
+};
 
 pub const META_SK: &str = "META_LATEST";
 pub const MRN_SK: &str = "MRN";

@@ -14,17 +14,19 @@ pub mod documents;
 pub mod error;
 pub mod files;
 pub mod http;
-pub mod item_update;
 pub mod keys;
 pub mod local_server;
 pub mod logging;
 pub mod meds;
 pub mod notes;
-pub mod paging;
 pub mod patients;
 #[cfg(test)]
 mod proptest_support;
-pub mod provision;
+/// The table and bucket a local run creates for itself.
+pub mod provision {
+    pub use crate::s3::provision::ensure_bucket;
+    pub use crate::store::provision::ensure_table;
+}
 pub mod router;
 pub mod s3;
 pub mod s3_events;

@@ -8,17 +8,16 @@ pub mod model;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
-use crate::item_update::{self, Outcome};
 use crate::keys;
 use crate::patients::fields::key_text;
-use crate::store::{self, Item};
+use crate::store::{self, Expression, Query, Refused};
 use input::{valid_user_id, DoctorBody};
 use model::{DoctorItem, CLEARABLE, INDEX_SOURCES};
 
@@ -41,22 +40,14 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     let mut doctor = DoctorItem::new(&user_id, &clock::now_rfc3339());
     changes.apply(&mut doctor);
     doctor.sync_index_keys();
-    let result = ctx
-        .ddb
-        .put_item()
-        .table_name(ctx.table())
-        .set_item(Some(store::to_item(&doctor)?))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(Reply::created(
+    match store::put_new(ctx, store::to_item(&doctor)?).await? {
+        Ok(()) => Ok(Reply::created(
             json!({"message": "created", "doctor": doctor.to_json()}),
         )),
-        Err(err) if store::is_condition_failure(&err) => Err(ApiError::conflict(
+        Err(Refused::Condition(_)) => Err(ApiError::conflict(
             "A doctor with this userId already exists",
         )),
-        Err(err) => Err(err.into()),
+        Err(refused) => Err(refused.into()),
     }
 }
 
@@ -67,29 +58,15 @@ pub async fn list(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .ok_or_else(|| ApiError::bad_request("department is required"))
         .and_then(|d| key_text(d, "department"))?;
     let mut doctors = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let out = ctx
-            .ddb
-            .query()
-            .table_name(ctx.table())
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", store::s(keys::doctor_gsi1(&department)))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await?;
-        for item in out.items.unwrap_or_default() {
-            let doctor = DoctorItem::from_item(item)?;
-            // The index is eventually consistent: never show a profile that
-            // is not (or no longer) listed.
-            if doctor.sk == keys::PROFILE_SK && doctor.is_listed() {
-                doctors.push(doctor);
-            }
-        }
-        match out.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => break,
+    for item in Query::index(keys::GSI1_INDEX, keys::doctor_gsi1(&department))
+        .all(ctx)
+        .await?
+    {
+        let doctor = DoctorItem::from_item(item)?;
+        // The index is eventually consistent: never show a profile that
+        // is not (or no longer) listed.
+        if doctor.sk == keys::PROFILE_SK && doctor.is_listed() {
+            doctors.push(doctor);
         }
     }
     doctors.sort_by(|a, b| (&a.name, &a.user_id).cmp(&(&b.name, &b.user_id)));
@@ -98,7 +75,7 @@ pub async fn list(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     )))
 }
 
-async fn read(ctx: &Context, doctor_id: &str) -> ApiResult<Option<Item>> {
+async fn read(ctx: &Context, doctor_id: &str) -> ApiResult<Option<store::Item>> {
     if !valid_user_id(doctor_id) {
         return Ok(None);
     }
@@ -120,27 +97,30 @@ pub async fn update(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResu
             "Request body has no doctor fields to update",
         ));
     }
-    for attempt in 0..item_update::MAX_ATTEMPTS {
-        let before = read(ctx, doctor_id).await?.ok_or_else(doctor_not_found)?;
-        let mut doctor = DoctorItem::from_item(before.clone())?;
-        changes.apply(&mut doctor);
-        doctor.updated_at = Some(clock::now_rfc3339());
-        doctor.sync_index_keys();
-        let after = item_update::overlay(&before, store::to_item(&doctor)?, CLEARABLE);
-        match item_update::write(ctx, &before, &after, INDEX_SOURCES).await? {
-            Outcome::Written(stored) => {
-                return Ok(Reply::ok(json!({
-                    "message": "updated",
-                    "doctor": DoctorItem::from_item(stored)?.to_json(),
-                })))
-            }
-            Outcome::Conflict => store::back_off(attempt).await,
-        }
+    if !valid_user_id(doctor_id) {
+        return Err(doctor_not_found());
     }
-    tracing::warn!("doctor profile stayed contended; answering 409");
-    Err(ApiError::conflict(
-        "The doctor was changed concurrently; refetch and retry",
-    ))
+    let pk = keys::user_pk(doctor_id);
+    let stored = store::modify_item(
+        ctx,
+        "doctor",
+        (&pk, keys::PROFILE_SK),
+        None,
+        INDEX_SOURCES,
+        doctor_not_found,
+        |before| {
+            let mut doctor = DoctorItem::from_item(before.clone())?;
+            changes.apply(&mut doctor);
+            doctor.updated_at = Some(clock::now_rfc3339());
+            doctor.sync_index_keys();
+            Ok(store::overlay(before, store::to_item(&doctor)?, CLEARABLE))
+        },
+    )
+    .await?;
+    Ok(Reply::ok(json!({
+        "message": "updated",
+        "doctor": DoctorItem::from_item(stored)?.to_json(),
+    })))
 }
 
 /// `DELETE /doctors/{doctorId}`: soft delete. One UpdateItem sets the flag and
@@ -149,29 +129,24 @@ pub async fn delete(ctx: &Context, doctor_id: &str) -> ApiResult<Reply> {
     if !valid_user_id(doctor_id) {
         return Err(doctor_not_found());
     }
-    let values = HashMap::from([
-        (":yes".to_string(), AttributeValue::Bool(true)),
-        (":now".to_string(), store::s(clock::now_rfc3339())),
-    ]);
-    let result = ctx
-        .ddb
-        .update_item()
-        .table_name(ctx.table())
-        .set_key(Some(store::key(keys::user_pk(doctor_id), keys::PROFILE_SK)))
-        .update_expression("SET deleted = :yes, updated_at = :now REMOVE GSI1PK")
-        .condition_expression("attribute_exists(PK)")
-        .set_expression_attribute_values(Some(values))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            let doctor = DoctorItem::from_item(out.attributes.unwrap_or_default())?;
+    let soft_delete = Expression {
+        update: "SET deleted = :yes, updated_at = :now REMOVE GSI1PK".to_string(),
+        condition: "attribute_exists(PK)".to_string(),
+        names: HashMap::new(),
+        values: HashMap::from([
+            (":yes".to_string(), AttributeValue::Bool(true)),
+            (":now".to_string(), store::s(clock::now_rfc3339())),
+        ]),
+    };
+    let key = store::key(keys::user_pk(doctor_id), keys::PROFILE_SK);
+    match store::update(ctx, key, soft_delete).await? {
+        Ok(stored) => {
+            let doctor = DoctorItem::from_item(stored)?;
             Ok(Reply::ok(
                 json!({"message": "deleted", "doctor": doctor.to_json()}),
             ))
         }
-        Err(err) if store::is_condition_failure(&err) => Err(doctor_not_found()),
-        Err(err) => Err(err.into()),
+        Err(Refused::Condition(_)) => Err(doctor_not_found()),
+        Err(refused) => Err(refused.into()),
     }
 }

@@ -17,7 +17,7 @@ use crate::keys;
 use crate::patients;
 use crate::s3::keys::{self as s3_keys, Owner};
 use crate::s3::objects::{self as s3_objects, ObjectInfo};
-use crate::store;
+use crate::store::{self, Refused};
 use crate::uploads::{intent_sk, UploadIntent};
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Stamp};
@@ -88,19 +88,11 @@ pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     fresh.created_at = Some(now.clone());
     fresh.updated_at = Some(now);
     fresh.version = 1;
-    let result = ctx
-        .ddb
-        .put_item()
-        .table_name(ctx.table())
-        .set_item(Some(store::to_item(&fresh)?))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(Reply::created(
+    match store::put_new(ctx, store::to_item(&fresh)?).await? {
+        Ok(()) => Ok(Reply::created(
             json!({"message": "created", "documents": fresh.to_json(ctx, uid).await?}),
         )),
-        Err(err) if store::is_condition_failure(&err) => {
+        Err(Refused::Condition(_)) => {
             // Created by a concurrent request a moment ago.
             let existing =
                 store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK)

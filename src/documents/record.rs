@@ -19,8 +19,6 @@ use crate::keys;
 use crate::s3::links;
 use crate::store::{self, tx, Item};
 
-const MAX_ATTEMPTS: u32 = 16;
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stamp {
@@ -186,7 +184,8 @@ pub async fn modify<F>(
 where
     F: Fn(&mut Vec<DocEntry>) -> ApiResult<Change>,
 {
-    for attempt in 0..MAX_ATTEMPTS {
+    let mut attempts = store::Attempts::new("documents record");
+    while attempts.next().await {
         let current = match first.take() {
             Some(read) => read,
             None => {
@@ -222,27 +221,16 @@ where
         record.version = expected + 1;
         record.updated_at = Some(now.clone());
         record.created_at.get_or_insert(now.clone());
-        match write(ctx, uid, category, &record, expected, &now, audit).await {
-            Ok(()) => return Ok((record, Change::Applied)),
-            Err(WriteError::Conflict) => {
-                // Lost the race: wait (jittered, growing) and re-read.
-                crate::store::back_off(attempt).await;
-            }
-            Err(WriteError::Api(e)) => return Err(e),
+        if write(ctx, uid, category, &record, expected, &now, audit)
+            .await?
+            .is_ok()
+        {
+            return Ok((record, Change::Applied));
         }
+        // Lost the race: read again.
     }
-    tracing::warn!(
-        category = category.name(),
-        "documents record stayed contended; answering 409"
-    );
-    Err(ApiError::conflict(
-        "The documents record was changed concurrently; refetch and retry",
-    ))
-}
-
-enum WriteError {
-    Conflict,
-    Api(ApiError),
+    tracing::info!(category = category.name(), "documents record contended");
+    Err(attempts.exhausted())
 }
 
 /// One transaction: the update of the changed list, the version and the
@@ -255,8 +243,8 @@ async fn write(
     expected: u64,
     now: &str,
     audit: &Audit,
-) -> Result<(), WriteError> {
-    let list = store::to_attr(record.list(category)).map_err(WriteError::Api)?;
+) -> ApiResult<store::Outcome<()>> {
+    let list = store::to_attr(record.list(category))?;
     let mut values: HashMap<String, _> = HashMap::from([
         (":list".to_string(), list),
         (
@@ -288,24 +276,12 @@ async fn write(
         .expression_attribute_names("#version", "version")
         .set_expression_attribute_values(Some(values))
         .build()
-        .map_err(|e| WriteError::Api(ApiError::Internal(format!("documents update: {e}"))))?;
+        .map_err(|e| ApiError::Internal(format!("documents update: {e}")))?;
     let audit = audit
         .clone()
         .target(category.name())
-        .tx_item(ctx.table(), uid)
-        .map_err(WriteError::Api)?;
-    let result = ctx
-        .ddb
-        .transact_write_items()
-        .transact_items(tx::update(update))
-        .transact_items(audit)
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(err) if store::is_lost_race(&err) => Err(WriteError::Conflict),
-        Err(err) => Err(WriteError::Api(err.into())),
-    }
+        .tx_item(ctx.table(), uid)?;
+    store::transact(ctx, vec![tx::update(update), audit]).await
 }
 
 /// Adds `entry` unless its key is already listed; enforces the category cap,

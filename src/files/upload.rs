@@ -15,7 +15,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::patients::{self, PatientItem};
 use crate::s3::keys::{self as s3_keys, valid_ref_id, DocType, EntityKind, Owner, Target};
 use crate::s3::objects as s3_objects;
-use crate::store::tx;
+use crate::store::{self, tx};
 use crate::uploads::UploadIntent;
 
 #[derive(Debug, Deserialize)]
@@ -203,12 +203,11 @@ pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiRes
     // The intent and the audit entry of this presign, in one write.
     let intent = plan.intent(&patient, &key, content_type, req);
     let audit = Audit::of(req, "files.presign-upload").keys([key.as_str()]);
-    ctx.ddb
-        .transact_write_items()
-        .transact_items(audit.tx_item(ctx.table(), patient.uid())?)
-        .transact_items(tx::put(ctx.table(), intent.to_item()?, None)?)
-        .send()
-        .await?;
+    let items = vec![
+        audit.tx_item(ctx.table(), patient.uid())?,
+        tx::put(ctx.table(), intent.to_item()?, None)?,
+    ];
+    store::transact(ctx, items).await??;
     let mut headers: serde_json::Map<String, serde_json::Value> = put
         .headers
         .into_iter()

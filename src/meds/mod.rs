@@ -13,7 +13,6 @@ pub mod model;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::ReturnValue;
 use serde_json::json;
 
 use crate::attachments::{self, FileAction, Target};
@@ -22,11 +21,10 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::paging::{self, Filter, PageQuery};
 use crate::patients;
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
-use crate::store::{self, Item};
+use crate::store::{self, Changes, Expression, Filter, Item, Query, Refused};
 pub use fields::{MedChanges, MedFields};
 pub use model::{MedItem, Priority};
 
@@ -80,13 +78,8 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         ..Default::default()
     };
     changes.apply(&mut med);
-    ctx.ddb
-        .put_item()
-        .table_name(ctx.table())
-        .set_item(Some(store::to_item(&med)?))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await?;
+    // A fresh UUIDv7 key: refused only if the id collided.
+    store::put_new(ctx, store::to_item(&med)?).await??;
     Ok(Reply::created(
         json!({"message": "created", "med": med.to_json()}),
     ))
@@ -101,21 +94,17 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         names: end_name(),
         values: running_values(&clock::now_rfc3339()),
     });
-    let query = PageQuery {
-        pk: keys::patient_pk(patient.uid()),
-        sk_prefix: keys::MED_PREFIX,
-        newest_first: false,
-        filter,
-    };
-    let page = paging::query_page(ctx, &query, limit, req.query("cursor")).await?;
+    let page = Query::partition(keys::patient_pk(patient.uid()))
+        .prefix(keys::MED_PREFIX)
+        .filter(filter)
+        .page(ctx, limit, req.query("cursor"))
+        .await?;
     let items = page
         .items
         .into_iter()
         .map(|item| store::from_item::<MedItem>(item).map(|m| m.to_json()))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Reply::ok(
-        json!({"items": items, "nextCursor": page.next_cursor}),
-    ))
+    Ok(Reply::items_page(items, page.next_cursor))
 }
 
 /// `PATCH /patients/{id}/meds/{medId}`: the fields sent, nothing else.
@@ -128,48 +117,27 @@ pub async fn edit(ctx: &Context, id: &str, med_id: &str, req: &ApiRequest) -> Ap
     }
     checked_id(med_id)?;
     let patient = patients::resolve(ctx, id).await?;
+    // Only the fields sent are written, each on its own attribute, so two
+    // edits of different fields both land and no token is needed.
     let (set, remove) = changes.update_parts();
-    let mut names = HashMap::new();
-    let mut values = HashMap::from([(":now".to_string(), store::s(clock::now_rfc3339()))]);
-    let mut set_parts = vec!["updated_at = :now".to_string()];
-    for (i, (attr, value)) in set.into_iter().enumerate() {
-        names.insert(format!("#s{i}"), attr.to_string());
-        values.insert(format!(":s{i}"), value);
-        set_parts.push(format!("#s{i} = :s{i}"));
-    }
-    let mut expression = format!("SET {}", set_parts.join(", "));
-    if !remove.is_empty() {
-        let mut remove_parts = Vec::new();
-        for (i, attr) in remove.into_iter().enumerate() {
-            names.insert(format!("#r{i}"), attr.to_string());
-            remove_parts.push(format!("#r{i}"));
-        }
-        expression.push_str(&format!(" REMOVE {}", remove_parts.join(", ")));
-    }
-    let result = ctx
-        .ddb
-        .update_item()
-        .table_name(ctx.table())
-        .set_key(Some(store::key(
-            keys::patient_pk(patient.uid()),
-            keys::med_sk(med_id),
-        )))
-        .update_expression(expression)
-        .condition_expression("attribute_exists(PK)")
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            let med: MedItem = store::from_item(out.attributes.unwrap_or_default())?;
+    let mut update = Changes {
+        set: set.into_iter().map(|(a, v)| (a.to_string(), v)).collect(),
+        remove: remove.into_iter().map(String::from).collect(),
+    };
+    update
+        .set
+        .push(("updated_at".to_string(), store::s(clock::now_rfc3339())));
+    let key = store::key(keys::patient_pk(patient.uid()), keys::med_sk(med_id));
+    let e = store::changes::expression(&update, &Item::new(), &[]);
+    match store::update(ctx, key, e).await? {
+        Ok(stored) => {
+            let med: MedItem = store::from_item(stored)?;
             Ok(Reply::ok(
                 json!({"message": "updated", "med": med.to_json()}),
             ))
         }
-        Err(err) if store::is_condition_failure(&err) => Err(med_not_found()),
-        Err(err) => Err(err.into()),
+        Err(Refused::Condition(_)) => Err(med_not_found()),
+        Err(refused) => Err(refused.into()),
     }
 }
 
@@ -180,27 +148,21 @@ pub async fn stop(ctx: &Context, id: &str, med_id: &str) -> ApiResult<Reply> {
     let patient = patients::resolve(ctx, id).await?;
     let pk = keys::patient_pk(patient.uid());
     let sk = keys::med_sk(med_id);
-    let result = ctx
-        .ddb
-        .update_item()
-        .table_name(ctx.table())
-        .set_key(Some(store::key(pk.as_str(), sk.as_str())))
-        .update_expression("SET #end = :now, updated_at = :now")
-        .condition_expression(format!("attribute_exists(PK) AND {RUNNING}"))
-        .set_expression_attribute_names(Some(end_name()))
-        .set_expression_attribute_values(Some(running_values(&clock::now_rfc3339())))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    let item = match result {
-        Ok(out) => out.attributes.unwrap_or_default(),
-        Err(err) if store::is_condition_failure(&err) => {
+    let stop = Expression {
+        update: "SET #end = :now, updated_at = :now".to_string(),
+        condition: format!("attribute_exists(PK) AND {RUNNING}"),
+        names: end_name(),
+        values: running_values(&clock::now_rfc3339()),
+    };
+    let item = match store::update(ctx, store::key(pk.as_str(), sk.as_str()), stop).await? {
+        Ok(stored) => stored,
+        Err(Refused::Condition(_)) => {
             // Unknown, or stopped before: answer with it as it is.
             store::get_raw(ctx, &pk, &sk)
                 .await?
                 .ok_or_else(med_not_found)?
         }
-        Err(err) => return Err(err.into()),
+        Err(refused) => return Err(refused.into()),
     };
     let med: MedItem = store::from_item(item)?;
     Ok(Reply::ok(

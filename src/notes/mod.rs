@@ -24,21 +24,18 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::paging::{self, Filter, PageQuery};
 use crate::patients::fields::{key_text, required};
 use crate::patients::{self, PatientItem};
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
-use crate::store::{self, tx, Item};
+use crate::store::{self, tx, Filter, Item, Query};
 pub use model::{Category, NoteItem};
-use writes::{bump_patient, transact};
+use writes::bump_patient;
 
 /// Notes are text; DynamoDB items stop at 400 KB, files list included.
 pub const MAX_CONTENT_BYTES: usize = 100_000;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
-/// Edits retried after losing a race with another write to the same note.
-const MAX_EDIT_ATTEMPTS: u32 = 8;
 /// Matches notes that are not soft-deleted (old items may lack the flag).
 const NOT_DELETED: &str = "(attribute_not_exists(deleted) OR deleted <> :true)";
 
@@ -117,20 +114,19 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         updated_at: Some(now.clone()),
     };
     let table = ctx.table();
-    let result = transact(
+    let written = store::transact(
         ctx,
         vec![
             tx::put_new(table, store::to_item(&note)?)?,
             tx::update(bump_patient(table, uid, &now)?),
         ],
     )
-    .await;
-    if let Err(err) = result {
-        return Err(match store::failed_conditions(&err) {
-            // The patient item vanished between resolve and write.
-            Some(failed) if failed.contains(&1) => ApiError::patient_not_found(),
-            _ => err.into(),
-        });
+    .await?;
+    match written {
+        Ok(()) => {}
+        // The patient item vanished between resolve and write.
+        Err(refused) if refused.failed(1) => return Err(ApiError::patient_not_found()),
+        Err(refused) => return Err(refused.into()),
     }
     Ok(Reply::created(
         json!({"message": "created", "note": note.to_json()}),
@@ -147,21 +143,18 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         names: HashMap::new(),
         values: HashMap::from([(":true".to_string(), AttributeValue::Bool(true))]),
     });
-    let query = PageQuery {
-        pk: keys::patient_pk(patient.uid()),
-        sk_prefix: keys::NOTE_PREFIX,
-        newest_first: true,
-        filter,
-    };
-    let page = paging::query_page(ctx, &query, limit, req.query("cursor")).await?;
+    let page = Query::partition(keys::patient_pk(patient.uid()))
+        .prefix(keys::NOTE_PREFIX)
+        .newest_first(true)
+        .filter(filter)
+        .page(ctx, limit, req.query("cursor"))
+        .await?;
     let items = page
         .items
         .into_iter()
         .map(|item| store::from_item::<NoteItem>(item).map(|n| n.to_json()))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Reply::ok(
-        json!({"items": items, "nextCursor": page.next_cursor}),
-    ))
+    Ok(Reply::items_page(items, page.next_cursor))
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,9 +212,21 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
     }
     let category = body.category.as_deref().map(category_of).transpose()?;
     let content = body.content.as_deref().map(checked_content).transpose()?;
-    let (patient, mut note) = load(ctx, id, note_id).await?;
+    let (patient, first) = load(ctx, id, note_id).await?;
+    let (pk, sk) = (first.pk.clone(), first.sk.clone());
+    let mut first = Some(first);
     let table = ctx.table();
-    for attempt in 0..MAX_EDIT_ATTEMPTS {
+    let mut attempts = store::Attempts::new("note");
+    while attempts.next().await {
+        let mut note = match first.take() {
+            Some(note) => note,
+            // Changed or deleted since it was read, or met another write of
+            // this note or patient: read it again.
+            None => store::get::<NoteItem>(ctx, &pk, &sk)
+                .await?
+                .filter(|n| !n.deleted)
+                .ok_or_else(note_not_found)?,
+        };
         let seen = note.updated_at.clone();
         let now = clock::now_rfc3339();
         if let Some(c) = category {
@@ -231,38 +236,21 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
             note.content = Some(c.clone());
         }
         note.updated_at = Some(now.clone());
-        let result = transact(
-            ctx,
-            vec![
-                tx::update(edit_update(table, &note, seen.as_deref())?),
-                tx::update(bump_patient(table, patient.uid(), &now)?),
-            ],
-        )
-        .await;
-        match result {
-            Ok(_) => {
+        let items = vec![
+            tx::update(edit_update(table, &note, seen.as_deref())?),
+            tx::update(bump_patient(table, patient.uid(), &now)?),
+        ];
+        match store::transact(ctx, items).await? {
+            Ok(()) => {
                 return Ok(Reply::ok(
                     json!({"message": "updated", "note": note.to_json()}),
                 ))
             }
-            Err(err) => match store::failed_conditions(&err) {
-                Some(failed) if failed.contains(&1) => return Err(ApiError::patient_not_found()),
-                Some(failed) if failed.contains(&0) || store::is_transaction_conflict(&err) => {
-                    // Changed or deleted since it was read, or met another
-                    // write of this note or patient: read it again.
-                    crate::store::back_off(attempt).await;
-                    note = store::get::<NoteItem>(ctx, &note.pk, &note.sk)
-                        .await?
-                        .filter(|n| !n.deleted)
-                        .ok_or_else(note_not_found)?;
-                }
-                _ => return Err(err.into()),
-            },
+            Err(refused) if refused.failed(1) => return Err(ApiError::patient_not_found()),
+            Err(_) => continue,
         }
     }
-    Err(ApiError::conflict(
-        "The note was changed concurrently; refetch and retry",
-    ))
+    Err(attempts.exhausted())
 }
 
 /// `DELETE /patients/{id}/notes/{noteId}`: soft delete.
@@ -288,22 +276,16 @@ pub async fn delete(ctx: &Context, id: &str, note_id: &str) -> ApiResult<Reply> 
         ])))
         .build()
         .map_err(|e| ApiError::Internal(format!("note delete: {e}")))?;
-    let result = transact(
-        ctx,
-        vec![
-            tx::update(soft_delete),
-            tx::update(bump_patient(table, uid, &now)?),
-        ],
-    )
-    .await;
-    match result {
-        Ok(_) => Ok(Reply::ok(json!({"message": "deleted"}))),
-        Err(err) => Err(match store::failed_conditions(&err) {
-            // Unknown, or already deleted.
-            Some(failed) if failed.contains(&0) => note_not_found(),
-            Some(failed) if failed.contains(&1) => ApiError::patient_not_found(),
-            _ => err.into(),
-        }),
+    let items = vec![
+        tx::update(soft_delete),
+        tx::update(bump_patient(table, uid, &now)?),
+    ];
+    match store::transact(ctx, items).await? {
+        Ok(()) => Ok(Reply::ok(json!({"message": "deleted"}))),
+        // Unknown, or already deleted.
+        Err(refused) if refused.failed(0) => Err(note_not_found()),
+        Err(refused) if refused.failed(1) => Err(ApiError::patient_not_found()),
+        Err(refused) => Err(refused.into()),
     }
 }
 

@@ -1,16 +1,13 @@
-//! The transactions of note writes: the note change and the patient's
-//! `update_counter` / `last_updated` bump succeed or fail together.
-//! DynamoDB cancels a transaction that overlaps another one on the same item
-//! (two notes of one patient written at once both touch the patient); the
-//! SDK retries those (see `store::ConflictRetry`).
+//! The patient's `update_counter` / `last_updated` bump that every note
+//! write carries in its transaction, so the note change and the bump succeed
+//! or fail together. DynamoDB cancels a transaction that overlaps another
+//! one on the same item (two notes of one patient written at once both touch
+//! the patient); the SDK retries those (see `store::ConflictRetry`).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
-use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::store;
@@ -31,24 +28,6 @@ pub(super) fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Updat
         ])))
         .build()
         .map_err(|e| ApiError::Internal(format!("patient bump: {e}")))
-}
-
-pub(super) type TransactError =
-    SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>;
-
-/// One TransactWriteItems. A cancellation only because another transaction
-/// was touching the same item is retried by the SDK (`store::ConflictRetry`);
-/// condition failures and other errors are returned as they are.
-pub(super) async fn transact(
-    ctx: &Context,
-    items: Vec<TransactWriteItem>,
-) -> Result<(), TransactError> {
-    ctx.ddb
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await
-        .map(|_| ())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the checklist rules, in the same batch), let the caller edit it, then write
 //! the patient item, any timeline rows and any other items in ONE transaction
 //! guarded by the `update_counter` that was read. A lost race re-reads and
-//! re-applies a bounded number of times, then answers 409.
+//! re-applies (`store::Attempts`).
 
 use std::collections::HashMap;
 
@@ -14,12 +14,9 @@ use crate::audit::Audit;
 use crate::checklists::{self, Rule};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::item_update;
-use crate::store::{self, tx, Item};
+use crate::store::{self, tx, Item, Refused};
 use crate::timeline::{NewRow, TimelineRow};
 use crate::{clock, keys};
-
-const MAX_ATTEMPTS: u32 = 8;
 
 /// A move to another stage: closes the open timeline row and opens a new one.
 #[derive(Debug, Clone, Default)]
@@ -89,10 +86,8 @@ where
     let summary_key = checklists::summary_key();
     // Set when a rule item exists that the summary does not mirror.
     let mut legacy_rule: Option<Option<Rule>> = None;
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            store::back_off(attempt).await;
-        }
+    let mut attempts = store::Attempts::new("patient");
+    while attempts.next().await {
         let mut resolved = resolve_full(ctx, id, &[], std::slice::from_ref(&summary_key)).await?;
         let summary = resolved.shared.remove(&summary_key);
         let mut patient = resolved.patient;
@@ -163,35 +158,21 @@ where
                 .tx_item(ctx.table(), patient.uid())?,
         );
 
-        let result = ctx
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => return Ok((patient, true)),
-            Err(err) if store::is_lost_race(&err) => {
-                let failed = store::failed_conditions(&err).unwrap_or_default();
-                if let Some(msg) = failed.iter().find_map(|i| conflicts.get(i)) {
-                    return Err(ApiError::conflict(msg.clone()));
-                }
-                if let Some((_, from, to)) =
-                    no_rule_check_at.filter(|(at, _, _)| failed.contains(at))
-                {
-                    tracing::info!(
-                        "checklist rule not mirrored in the summary; reading it directly"
-                    );
-                    legacy_rule = Some(checklists::get_rule(ctx, &from, &to).await?);
-                }
-                // Otherwise the patient changed since it was read: re-read.
-            }
-            Err(err) => return Err(err.into()),
+        let failed = match store::transact(ctx, items).await? {
+            Ok(()) => return Ok((patient, true)),
+            Err(Refused::Condition(failed)) => failed,
+            Err(Refused::Conflict) => continue,
+        };
+        if let Some(msg) = failed.iter().find_map(|i| conflicts.get(i)) {
+            return Err(ApiError::conflict(msg.clone()));
         }
+        if let Some((_, from, to)) = no_rule_check_at.filter(|(at, _, _)| failed.contains(at)) {
+            tracing::info!("checklist rule not mirrored in the summary; reading it directly");
+            legacy_rule = Some(checklists::get_rule(ctx, &from, &to).await?);
+        }
+        // Otherwise the patient changed since it was read: re-read.
     }
-    Err(ApiError::conflict(
-        "The patient was changed concurrently; refetch and retry",
-    ))
+    Err(attempts.exhausted())
 }
 
 /// The timeline writes of a transition; updates the patient in memory.
@@ -256,9 +237,9 @@ fn meta_update(
     patient.last_updated = Some(now.to_string());
     patient.sync_index_keys();
     let after = store::to_item(patient)?;
-    let changes = item_update::Changes::between(before, &after);
+    let changes = store::changes::Changes::between(before, &after);
     let touched = changes.names();
-    let mut e = item_update::expression(&changes, before, &[]);
+    let mut e = store::changes::expression(&changes, before, &[]);
     // Records written before the counter existed count as 0.
     let counter = if read_counter == 0 {
         "(attribute_not_exists(#counter) OR #counter = :read)"

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::store::{self, tx};
+use crate::store::{self, tx, Refused};
 use crate::timeline::{NewRow, TimelineRow};
 
 #[derive(Debug, Deserialize)]
@@ -92,22 +92,20 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .collect();
     fields.sort();
     let audit = Audit::of(req, "patient.create").fields(fields);
-    let result = ctx
-        .ddb
-        .transact_write_items()
-        .transact_items(tx::put_new(table, patient_item.clone())?)
-        .transact_items(tx::put_new(table, store::to_item(&row)?)?)
-        .transact_items(tx::put_new(table, store::to_item(&pointer)?)?)
-        .transact_items(audit.tx_item(table, &uid)?)
-        .send()
-        .await;
-    if let Err(err) = result {
-        if store::is_condition_failure(&err) {
+    let items = vec![
+        tx::put_new(table, patient_item.clone())?,
+        tx::put_new(table, store::to_item(&row)?)?,
+        tx::put_new(table, store::to_item(&pointer)?)?,
+        audit.tx_item(table, &uid)?,
+    ];
+    match store::transact(ctx, items).await? {
+        Ok(()) => {}
+        Err(Refused::Condition(_)) => {
             return Err(ApiError::conflict(format!(
                 "MRN {mrn} is already registered to another patient"
-            )));
+            )))
         }
-        return Err(err.into());
+        Err(refused) => return Err(refused.into()),
     }
     Ok(Reply::created(json!({
         "message": "created",

@@ -2,7 +2,7 @@
 //! audit ledger. Both resolve `{id}` like every patient route; the items
 //! themselves are defined in `timeline` and `audit`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::resolve;
 use crate::audit::{self, AuditItem};
@@ -10,8 +10,7 @@ use crate::context::Context;
 use crate::error::ApiResult;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::paging::{self, PageQuery};
-use crate::store;
+use crate::store::{self, Query};
 use crate::timeline::TimelineRow;
 
 /// `GET /patients/{id}/timeline`: oldest first (`?desc=1` newest first),
@@ -19,30 +18,16 @@ use crate::timeline::TimelineRow;
 pub async fn timeline(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(1000, 1000)?;
     let patient = resolve(ctx, id).await?;
-    let pk = keys::patient_pk(patient.uid());
-    let mut rows = Vec::new();
-    let mut start = None;
-    while rows.len() < limit {
-        let out = ctx
-            .ddb
-            .query()
-            .table_name(ctx.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", store::s(pk.as_str()))
-            .expression_attribute_values(":prefix", store::s(keys::TIMELINE_PREFIX))
-            .scan_index_forward(!req.flag("desc"))
-            .limit((limit - rows.len()) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        for item in out.items.unwrap_or_default() {
-            rows.push(store::from_item::<TimelineRow>(item)?.to_json());
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    let page = Query::partition(keys::patient_pk(patient.uid()))
+        .prefix(keys::TIMELINE_PREFIX)
+        .newest_first(req.flag("desc"))
+        .page(ctx, limit, None)
+        .await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|item| store::from_item::<TimelineRow>(item).map(|r| r.to_json()))
+        .collect::<ApiResult<Vec<Value>>>()?;
     Ok(Reply::ok(Value::Array(rows)))
 }
 
@@ -51,19 +36,15 @@ pub async fn timeline(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Re
 pub async fn ledger(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(50, 200)?;
     let patient = resolve(ctx, id).await?;
-    let query = PageQuery {
-        pk: keys::audit_pk(patient.uid()),
-        sk_prefix: keys::AUDIT_PREFIX,
-        newest_first: true,
-        filter: None,
-    };
-    let page = paging::query_page(ctx, &query, limit, req.query("cursor")).await?;
+    let page = Query::partition(keys::audit_pk(patient.uid()))
+        .prefix(keys::AUDIT_PREFIX)
+        .newest_first(true)
+        .page(ctx, limit, req.query("cursor"))
+        .await?;
     let items = page
         .items
         .into_iter()
         .map(|item| store::from_item::<AuditItem>(item).map(|a| audit::to_json(&a)))
         .collect::<ApiResult<Vec<Value>>>()?;
-    Ok(Reply::ok(
-        json!({"items": items, "nextCursor": page.next_cursor}),
-    ))
+    Ok(Reply::items_page(items, page.next_cursor))
 }

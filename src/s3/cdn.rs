@@ -38,6 +38,22 @@ impl std::fmt::Debug for UrlSigner {
     }
 }
 
+/// The signing key's PEM, read from its SSM SecureString `param` (once, at
+/// cold start); the error says what failed, never the key.
+pub async fn read_private_key(ssm: &aws_sdk_ssm::Client, param: &str) -> Result<String, String> {
+    let out = ssm
+        .get_parameter()
+        .name(param)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| ApiError::from(e).to_string())?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .ok_or_else(|| "parameter has no value".to_string())
+}
+
 impl UrlSigner {
     /// `pem`: an RSA private key, PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1
     /// (`BEGIN RSA PRIVATE KEY`, what `openssl genrsa` writes).

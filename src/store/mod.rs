@@ -1,19 +1,29 @@
-//! A thin seam over DynamoDB: typed items through serde_dynamo, consistent key
-//! reads, batched reads that finish their unprocessed keys, and opaque
-//! pagination cursors. No Scan exists here: everything is keyed.
+//! Every DynamoDB call of the service: typed items through serde_dynamo,
+//! consistent key reads, batched reads that finish their unprocessed keys,
+//! writes that answer what was refused (`write`), the one guarded-write loop
+//! (`modify::Attempts`), the one pager (`pager`) and partial updates as data
+//! (`changes`). No Scan exists here: everything is keyed. Domains own their
+//! expressions; only this layer sends them.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub mod changes;
+pub mod modify;
+pub mod pager;
+pub mod provision;
 pub mod retry;
 pub mod sdk_errors;
+pub mod write;
 
+pub use changes::{overlay, Changes, Expression};
+pub use modify::{modify_item, Attempts};
+pub use pager::{Filter, Index, Page, Query};
 pub use retry::back_off;
+pub use write::{put_new, transact, update, Outcome, Refused};
 
 pub use sdk_errors::{
     cancellation_codes, failed_conditions, is_condition_failure, is_lost_race,
@@ -117,75 +127,6 @@ pub async fn batch_get(
     ))
 }
 
-/// Encodes a LastEvaluatedKey as an opaque cursor (base64url of its JSON).
-pub fn encode_cursor(last_key: &Item) -> Option<String> {
-    let mut plain = serde_json::Map::new();
-    for (name, value) in last_key {
-        match value {
-            AttributeValue::S(v) => {
-                plain.insert(name.clone(), serde_json::Value::String(v.clone()));
-            }
-            _ => return None,
-        }
-    }
-    Some(URL_SAFE_NO_PAD.encode(serde_json::Value::Object(plain).to_string()))
-}
-
-/// Decodes a cursor made by [`encode_cursor`]. It must hold exactly the
-/// `names` attributes as strings, and each `(name, value)` of `fixed` must
-/// match (so a cursor cannot move a query to another partition). Anything else
-/// is a 400.
-pub fn decode_cursor(raw: &str, names: &[&str], fixed: &[(&str, &str)]) -> ApiResult<Item> {
-    let bad = || ApiError::bad_request("Invalid cursor");
-    let bytes = URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
-        .map_err(|_| bad())?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let obj = value.as_object().ok_or_else(bad)?;
-    if obj.len() != names.len() {
-        return Err(bad());
-    }
-    let mut item = Item::new();
-    for name in names {
-        let v = obj.get(*name).and_then(|v| v.as_str()).ok_or_else(bad)?;
-        item.insert(name.to_string(), s(v));
-    }
-    for (name, expected) in fixed {
-        if obj.get(*name).and_then(|v| v.as_str()) != Some(*expected) {
-            return Err(bad());
-        }
-    }
-    Ok(item)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip() {
-        let last = key("PATIENT#u1", "NOTE#n9");
-        let raw = encode_cursor(&last).unwrap();
-        assert!(!raw.contains("PATIENT"), "cursor is opaque");
-        let back = decode_cursor(&raw, &["PK", "SK"], &[("PK", "PATIENT#u1")]).unwrap();
-        assert_eq!(back, last);
-    }
-
-    #[test]
-    fn tampered_cursors_are_rejected() {
-        let raw = encode_cursor(&key("PATIENT#u1", "NOTE#n9")).unwrap();
-        // another patient's partition
-        assert!(decode_cursor(&raw, &["PK", "SK"], &[("PK", "PATIENT#u2")]).is_err());
-        // missing attributes for this index
-        assert!(decode_cursor(&raw, &["PK", "SK", "GSI1PK"], &[]).is_err());
-        // not base64 / not JSON / not an object
-        for junk in ["%%%", "bm90IGpzb24", "WzFd", ""] {
-            let err = decode_cursor(junk, &["PK", "SK"], &[]).unwrap_err();
-            assert_eq!(err.status(), lambda_http::http::StatusCode::BAD_REQUEST);
-        }
-    }
-}
-
 /// Builders for transaction parts, so call sites read as what they do.
 pub mod tx {
     use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
@@ -230,32 +171,5 @@ pub mod tx {
 
     pub fn check(check: ConditionCheck) -> TransactWriteItem {
         TransactWriteItem::builder().condition_check(check).build()
-    }
-}
-
-#[cfg(test)]
-mod properties {
-    //! A cursor decodes only into its own partition and round-trips.
-
-    use proptest::prelude::*;
-
-    use crate::proptest_support::{config, is_client_error};
-    use crate::store;
-
-    proptest! {
-        #![proptest_config(config())]
-
-    #[test]
-        fn cursors_decode_only_into_their_own_partition(raw in ".{0,80}", pk in ".{1,20}", sk in ".{0,20}") {
-            let decoded = store::decode_cursor(&raw, &["PK", "SK"], &[("PK", pk.as_str())]);
-            prop_assert!(is_client_error(&decoded));
-            if let Ok(item) = decoded {
-                prop_assert_eq!(item.get("PK"), Some(&store::s(pk.as_str())));
-            }
-            let made = store::encode_cursor(&store::key(pk.as_str(), sk.as_str()));
-            let made = made.unwrap_or_default();
-            let back = store::decode_cursor(&made, &["PK", "SK"], &[("PK", pk.as_str())]);
-            prop_assert_eq!(back.ok(), Some(store::key(pk.as_str(), sk.as_str())));
-        }
     }
 }

@@ -10,6 +10,8 @@ pub mod dashboard;
 pub mod input;
 pub mod model;
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::attachments::{self, FileAction, Target};
@@ -17,12 +19,11 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
-use crate::item_update::{self, Outcome};
 use crate::keys;
 use crate::patients;
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
-use crate::store::{self, Item};
+use crate::store::{self, Filter, Query};
 use input::{TaskBody, TaskChanges};
 use model::{TaskItem, CLEARABLE, INDEX_SOURCES, STATUS_CANCELLED};
 
@@ -46,13 +47,8 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     changes.apply(&mut task);
     task.department = Some(department);
     task.sync_index_keys();
-    ctx.ddb
-        .put_item()
-        .table_name(ctx.table())
-        .set_item(Some(store::to_item(&task)?))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await?;
+    // A fresh UUIDv7 key: refused only if the id collided.
+    store::put_new(ctx, store::to_item(&task)?).await??;
     Ok(Reply::created(
         json!({"message": "created", "task": task.to_json()}),
     ))
@@ -81,33 +77,19 @@ async fn query_patient_tasks(
     uid: &str,
     status: Option<&str>,
 ) -> ApiResult<Vec<TaskItem>> {
-    let mut tasks = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let mut q = ctx
-            .ddb
-            .query()
-            .table_name(ctx.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", store::s(keys::patient_pk(uid)))
-            .expression_attribute_values(":prefix", store::s(keys::TASK_PREFIX))
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take());
-        if let Some(status) = status {
-            q = q
-                .filter_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", store::s(status));
-        }
-        let out = q.send().await?;
-        for item in out.items.unwrap_or_default() {
-            tasks.push(TaskItem::from_item(item)?);
-        }
-        match out.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(tasks),
-        }
-    }
+    let filter = status.map(|status| Filter {
+        expression: "#status = :status".to_string(),
+        names: HashMap::from([("#status".to_string(), "status".to_string())]),
+        values: HashMap::from([(":status".to_string(), store::s(status))]),
+    });
+    Query::partition(keys::patient_pk(uid))
+        .prefix(keys::TASK_PREFIX)
+        .filter(filter)
+        .all(ctx)
+        .await?
+        .into_iter()
+        .map(TaskItem::from_item)
+        .collect()
 }
 
 /// `PATCH /patients/{id}/tasks/{taskId}`
@@ -149,29 +131,27 @@ async fn modify(
     let sk = keys::task_sk(task_id);
     let mut resolved = patients::resolve_with(ctx, id, &[&sk]).await?;
     let pk = keys::patient_pk(resolved.patient.uid());
-    let mut read = resolved.items.remove(&sk);
-    for attempt in 0..item_update::MAX_ATTEMPTS {
-        let before = read.take().ok_or_else(task_not_found)?;
-        let mut task = TaskItem::from_item(before.clone())?;
-        changes.apply(&mut task);
-        task.updated_at = Some(clock::now_rfc3339());
-        task.sync_index_keys();
-        let mut modeled = store::to_item(&task)?;
-        // The files list belongs to attach/detach; a patch never writes it.
-        modeled.remove("files");
-        let after = item_update::overlay(&before, modeled, CLEARABLE);
-        match item_update::write(ctx, &before, &after, INDEX_SOURCES).await? {
-            Outcome::Written(stored) => return TaskItem::from_item(stored),
-            Outcome::Conflict => {
-                store::back_off(attempt).await;
-                read = store::get_raw(ctx, &pk, &sk).await?;
-            }
-        }
-    }
-    tracing::warn!("task stayed contended; answering 409");
-    Err(ApiError::conflict(
-        "The task was changed concurrently; refetch and retry",
-    ))
+    let first = resolved.items.remove(&sk);
+    let stored = store::modify_item(
+        ctx,
+        "task",
+        (&pk, &sk),
+        Some(first),
+        INDEX_SOURCES,
+        task_not_found,
+        |before| {
+            let mut task = TaskItem::from_item(before.clone())?;
+            changes.apply(&mut task);
+            task.updated_at = Some(clock::now_rfc3339());
+            task.sync_index_keys();
+            let mut modeled = store::to_item(&task)?;
+            // The files list belongs to attach/detach; a patch never writes it.
+            modeled.remove("files");
+            Ok(store::overlay(before, modeled, CLEARABLE))
+        },
+    )
+    .await?;
+    TaskItem::from_item(stored)
 }
 
 /// `POST /patients/{id}/tasks/{taskId}/files/{attach|detach}`

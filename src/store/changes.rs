@@ -1,25 +1,19 @@
-//! Partial updates that keep derived index keys in step with the fields they
-//! come from, in one UpdateItem.
+//! Partial updates as data: "as read" and "as it should become" turned into
+//! one `SET …/REMOVE …` of only the changed attributes, so attributes this
+//! code does not model survive and derived index keys change in the same
+//! write as the fields they come from.
 //!
-//! A route reads the item, merges the request into it and recomputes its index
-//! keys; this module turns "as read" and "as it should become" into a single
-//! `SET …/REMOVE …` of only the changed attributes. The write is guarded: the
-//! item must still exist (so an unknown id never creates a ghost item) and the
-//! attributes the index keys derive from must still hold the values read (so
-//! two concurrent patches cannot leave keys computed from stale fields). A
-//! lost race comes back as [`Outcome::Conflict`]; the caller re-reads and
-//! re-applies a bounded number of times.
+//! The condition pins the item's existence (an unknown id never creates a
+//! ghost item) and each guarded attribute's value as read (two concurrent
+//! patches cannot leave keys computed from stale fields). The guarded-write
+//! loop that re-reads after a refused write is `store::modify`.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
-use crate::context::Context;
-use crate::error::ApiResult;
-use crate::store::{self, Item};
-
-/// How many times a route re-reads and re-applies after losing a race.
-pub const MAX_ATTEMPTS: u32 = 5;
+use crate::error::{ApiError, ApiResult};
+use crate::store::Item;
 
 /// `modeled` (the item as the code serializes it) laid over the stored item,
 /// so attributes this code does not model (written by earlier versions)
@@ -131,47 +125,27 @@ pub fn expression(changes: &Changes, before: &Item, guards: &[&str]) -> Expressi
     e
 }
 
-/// What a guarded write came to.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Written; the item as stored afterwards.
-    Written(Item),
-    /// The item vanished or a guarded attribute changed since it was read.
-    Conflict,
+impl Expression {
+    /// The update as a member of a transaction on `key`.
+    pub fn into_update(self, table: &str, key: Item) -> ApiResult<Update> {
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(self.update)
+            .set_condition_expression(Some(self.condition).filter(|c| !c.is_empty()))
+            .set_expression_attribute_names(Some(self.names).filter(|n| !n.is_empty()))
+            .set_expression_attribute_values(Some(self.values).filter(|v| !v.is_empty()))
+            .build()
+            .map_err(|e| ApiError::Internal(format!("update: {e}")))
+    }
 }
 
-/// One UpdateItem from `before` to `after`, guarded as described above.
-/// `after` must differ from `before` (callers always move `updated_at`).
-pub async fn write(
-    ctx: &Context,
-    before: &Item,
-    after: &Item,
-    guards: &[&str],
-) -> ApiResult<Outcome> {
-    let changes = Changes::between(before, after);
-    let e = expression(&changes, before, guards);
-    let key: Item = before
-        .iter()
+/// The table key (`PK`, `SK`) of a stored item.
+pub fn key_of(item: &Item) -> Item {
+    item.iter()
         .filter(|(name, _)| is_key(name))
         .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    let result = ctx
-        .ddb
-        .update_item()
-        .table_name(ctx.table())
-        .set_key(Some(key))
-        .update_expression(e.update)
-        .condition_expression(e.condition)
-        .set_expression_attribute_names(Some(e.names))
-        .set_expression_attribute_values(Some(e.values).filter(|v| !v.is_empty()))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match result {
-        Ok(out) => Ok(Outcome::Written(out.attributes.unwrap_or_default())),
-        Err(err) if store::is_lost_race(&err) => Ok(Outcome::Conflict),
-        Err(err) => Err(err.into()),
-    }
+        .collect()
 }
 
 #[cfg(test)]
