@@ -69,13 +69,20 @@ struct KeyBody {
 
 /// The key must be the patient's and lie under the entity's own folder.
 pub fn check_key(uid: &str, kind: EntityKind, entity_id: &str, key: &str) -> ApiResult<()> {
-    let owner = Owner::Entity(kind, entity_id.to_string());
-    let in_folder = s3_keys::in_owner_folder(uid, key, &owner)
+    check_owner_key(uid, key, &Owner::Entity(kind, entity_id.to_string()))
+}
+
+/// What an attach (of a document or of an entity's file) accepts: a key of
+/// the patient under `owner`'s optimized folder. A wrong key in a body is
+/// bad input, a 400 (the files routes answer 403: they are asked for a key
+/// that is not the patient's).
+pub fn check_owner_key(uid: &str, key: &str, owner: &Owner) -> ApiResult<()> {
+    let in_folder = s3_keys::in_owner_folder(uid, key, owner)
         .map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
     if !in_folder {
         return Err(ApiError::bad_request(format!(
-            "key must be under optimized/{}/{entity_id}/",
-            kind.folder()
+            "key must be under optimized/{}",
+            owner.folder()
         )));
     }
     Ok(())

@@ -17,6 +17,22 @@ use crate::keys;
 use crate::patients::fields::key_text;
 use crate::store::{self, tx, Item, Query, Refused};
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::staff("GET /checklists", |c, _, _| Box::pin(list(c))),
+    Route::staff("GET /checklists/{from}/{to}", |c, _, p| {
+        Box::pin(get(c, p.get("from"), p.get("to")))
+    }),
+    Route::admin("PUT /checklists/{from}/{to}", |c, r, p| {
+        Box::pin(put(c, p.get("from"), p.get("to"), r))
+    }),
+    Route::admin("DELETE /checklists/{from}/{to}", |c, _, p| {
+        Box::pin(delete(c, p.get("from"), p.get("to")))
+    }),
+];
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     #[serde(default)]

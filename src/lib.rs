@@ -2,6 +2,7 @@
 //! between the browser and S3 through presigned URLs; this crate is the
 //! control plane holding metadata in one DynamoDB table.
 
+pub mod app;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
@@ -35,5 +36,5 @@ pub mod tasks;
 pub mod timeline;
 pub mod uploads;
 
+pub use app::{handle, handle_counted};
 pub use context::Context;
-pub use router::{handle, handle_counted};

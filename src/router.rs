@@ -1,765 +1,324 @@
-//! The router: a `match` on method and path segments. It holds no domain
-//! logic: it names the route, calls its module, turns errors into responses,
-//! adds CORS headers and logs one line per request (no PHI: route patterns,
-//! never path values).
+//! The router. Each domain lists its routes once, in its own `ROUTES`: the
+//! pattern (`METHOD /path/{param}`, also the route's name in logs and in
+//! `openapi.yaml`), who may call it and its handler. This module finds the
+//! route a request names: 404 for an unknown path, 405 for a known path with
+//! another method. It holds no domain logic.
 
-use std::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::http::Method;
 
-use crate::attachments::FileAction;
-use crate::auth::{Authenticator, Caller};
-use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{json_response, ApiRequest, Reply};
+use crate::http::{ApiRequest, Reply};
 use crate::{checklists, doctors, documents, files, meds, notes, patients, tasks};
 
-/// A matched route with its path parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    Health,
-    PatientCreate,
-    PatientList,
-    PatientGet {
-        id: String,
-    },
-    PatientByMrn {
-        mrn: String,
-    },
-    PatientUpdate {
-        id: String,
-    },
-    PatientDelete {
-        id: String,
-    },
-    PatientState {
-        id: String,
-    },
-    PatientRegistration {
-        id: String,
-    },
-    PatientMrnHistory {
-        id: String,
-    },
-    PatientMrnOverwrite {
-        id: String,
-    },
-    Timeline {
-        id: String,
-    },
-    AuditList {
-        id: String,
-    },
-    ChecklistList,
-    ChecklistGet {
-        from: String,
-        to: String,
-    },
-    ChecklistPut {
-        from: String,
-        to: String,
-    },
-    ChecklistDelete {
-        from: String,
-        to: String,
-    },
-    FilesPresignUpload {
-        id: String,
-    },
-    FilesList {
-        id: String,
-    },
-    FilesPresignDownload {
-        id: String,
-    },
-    FilesDelete {
-        id: String,
-    },
-    DocumentsGet {
-        id: String,
-    },
-    DocumentsInit {
-        id: String,
-    },
-    DocumentsAttach {
-        id: String,
-    },
-    DocumentsDetach {
-        id: String,
-    },
-    NotesList {
-        id: String,
-    },
-    NoteCreate {
-        id: String,
-    },
-    NoteEdit {
-        id: String,
-        note_id: String,
-    },
-    NoteDelete {
-        id: String,
-        note_id: String,
-    },
-    NoteFiles {
-        id: String,
-        note_id: String,
-        action: FileAction,
-    },
-    MedsList {
-        id: String,
-    },
-    MedCreate {
-        id: String,
-    },
-    MedEdit {
-        id: String,
-        med_id: String,
-    },
-    MedStop {
-        id: String,
-        med_id: String,
-    },
-    MedFiles {
-        id: String,
-        med_id: String,
-        action: FileAction,
-    },
-    TaskCreate {
-        id: String,
-    },
-    TaskList {
-        id: String,
-    },
-    TaskUpdate {
-        id: String,
-        task_id: String,
-    },
-    TaskDelete {
-        id: String,
-        task_id: String,
-    },
-    TaskFiles {
-        id: String,
-        task_id: String,
-        action: FileAction,
-    },
-    TaskDashboard,
-    DoctorCreate,
-    DoctorList,
-    DoctorGet {
-        doctor_id: String,
-    },
-    DoctorUpdate {
-        doctor_id: String,
-    },
-    DoctorDelete {
-        doctor_id: String,
-    },
+/// A route's work, boxed: route futures hold SDK futures and are large.
+pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = ApiResult<Reply>> + Send + 'a>>;
+
+/// A route's handler: the context, the request and the path's values.
+pub type Handler = for<'a> fn(&'a Context, &'a ApiRequest, &'a Params) -> RouteFuture<'a>;
+
+/// Who may call a route (when authentication is on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token.
+    Public,
+    /// Any signed-in member of staff.
+    Staff,
+    /// The `admin` group only: routes that change shared configuration.
+    Admin,
+}
+
+/// One route.
+pub struct Route {
+    /// `METHOD /path/{param}`: what logs name instead of the (identifying)
+    /// path, and the operation in `openapi.yaml`.
+    pub pattern: &'static str,
+    pub access: Access,
+    pub run: Handler,
 }
 
 impl Route {
-    /// The route's pattern, used in logs instead of the (identifying) path.
-    pub fn pattern(&self) -> &'static str {
-        match self {
-            Route::Health => "GET /health",
-            Route::PatientCreate => "POST /patients",
-            Route::PatientList => "GET /patients",
-            Route::PatientGet { .. } => "GET /patients/{id}",
-            Route::PatientByMrn { .. } => "GET /patients/by-mrn/{mrn}",
-            Route::PatientUpdate { .. } => "PUT /patients/{id}",
-            Route::PatientDelete { .. } => "DELETE /patients/{id}",
-            Route::PatientState { .. } => "PATCH /patients/{id}/state",
-            Route::PatientRegistration { .. } => "PATCH /patients/{id}/registration",
-            Route::PatientMrnHistory { .. } => "PATCH /patients/{id}/mrn-history",
-            Route::PatientMrnOverwrite { .. } => "PATCH /patients/{id}/mrn-overwrite",
-            Route::Timeline { .. } => "GET /patients/{id}/timeline",
-            Route::AuditList { .. } => "GET /patients/{id}/audit",
-            Route::ChecklistList => "GET /checklists",
-            Route::ChecklistGet { .. } => "GET /checklists/{from}/{to}",
-            Route::ChecklistPut { .. } => "PUT /checklists/{from}/{to}",
-            Route::ChecklistDelete { .. } => "DELETE /checklists/{from}/{to}",
-            Route::FilesPresignUpload { .. } => "POST /patients/{id}/files/presign-upload",
-            Route::FilesList { .. } => "GET /patients/{id}/files",
-            Route::FilesPresignDownload { .. } => "POST /patients/{id}/files/presign-download",
-            Route::FilesDelete { .. } => "POST /patients/{id}/files/delete",
-            Route::DocumentsGet { .. } => "GET /patients/{id}/documents",
-            Route::DocumentsInit { .. } => "POST /patients/{id}/documents/init",
-            Route::DocumentsAttach { .. } => "POST /patients/{id}/documents/attach",
-            Route::DocumentsDetach { .. } => "POST /patients/{id}/documents/detach",
-            Route::NotesList { .. } => "GET /patients/{id}/notes",
-            Route::NoteCreate { .. } => "POST /patients/{id}/notes",
-            Route::NoteEdit { .. } => "PATCH /patients/{id}/notes/{noteId}",
-            Route::NoteDelete { .. } => "DELETE /patients/{id}/notes/{noteId}",
-            Route::NoteFiles { .. } => "POST /patients/{id}/notes/{noteId}/files/{action}",
-            Route::MedsList { .. } => "GET /patients/{id}/meds",
-            Route::MedCreate { .. } => "POST /patients/{id}/meds",
-            Route::MedEdit { .. } => "PATCH /patients/{id}/meds/{medId}",
-            Route::MedStop { .. } => "DELETE /patients/{id}/meds/{medId}",
-            Route::MedFiles { .. } => "POST /patients/{id}/meds/{medId}/files/{action}",
-            Route::TaskCreate { .. } => "POST /patients/{id}/tasks",
-            Route::TaskList { .. } => "GET /patients/{id}/tasks",
-            Route::TaskUpdate { .. } => "PATCH /patients/{id}/tasks/{taskId}",
-            Route::TaskDelete { .. } => "DELETE /patients/{id}/tasks/{taskId}",
-            Route::TaskFiles { action, .. } => match action {
-                FileAction::Attach => "POST /patients/{id}/tasks/{taskId}/files/attach",
-                FileAction::Detach => "POST /patients/{id}/tasks/{taskId}/files/detach",
-            },
-            Route::TaskDashboard => "GET /tasks",
-            Route::DoctorCreate => "POST /doctors",
-            Route::DoctorList => "GET /doctors",
-            Route::DoctorGet { .. } => "GET /doctors/{doctorId}",
-            Route::DoctorUpdate { .. } => "PATCH /doctors/{doctorId}",
-            Route::DoctorDelete { .. } => "DELETE /doctors/{doctorId}",
+    pub const fn staff(pattern: &'static str, run: Handler) -> Self {
+        Self {
+            pattern,
+            access: Access::Staff,
+            run,
         }
     }
-}
 
-impl Route {
-    /// Routes that change shared configuration: the `admin` group only (when
-    /// authentication is on).
-    pub fn admin_only(&self) -> bool {
-        matches!(
-            self,
-            Route::ChecklistPut { .. }
-                | Route::ChecklistDelete { .. }
-                | Route::DoctorCreate
-                | Route::DoctorUpdate { .. }
-                | Route::DoctorDelete { .. }
-        )
+    pub const fn admin(pattern: &'static str, run: Handler) -> Self {
+        Self {
+            pattern,
+            access: Access::Admin,
+            run,
+        }
     }
-}
 
-/// Picks the route for `method` on `segments`: 404 for an unknown path, 405
-/// for a known path with another method.
-pub fn route(method: &Method, segments: &[String]) -> ApiResult<Route> {
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let only = |allowed: Method, route: Route| {
-        if *method == allowed {
-            Ok(route)
-        } else {
-            Err(ApiError::MethodNotAllowed)
+    pub const fn public(pattern: &'static str, run: Handler) -> Self {
+        Self {
+            pattern,
+            access: Access::Public,
+            run,
         }
-    };
-    // A path served by several methods: the one asked for, or 405.
-    let any = |routes: Vec<(Method, Route)>| {
-        routes
-            .into_iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, r)| r)
-            .ok_or(ApiError::MethodNotAllowed)
-    };
-    let id = |s: &str| s.to_string();
-    // `files/{action}` names a route only for attach and detach.
-    let file_action =
-        |s: &str| FileAction::parse(s).ok_or_else(|| ApiError::not_found("Not found"));
-    match segs.as_slice() {
-        ["health"] => only(Method::GET, Route::Health),
-        ["patients"] => any(vec![
-            (Method::GET, Route::PatientList),
-            (Method::POST, Route::PatientCreate),
-        ]),
-        ["patients", "by-mrn", mrn] => only(Method::GET, Route::PatientByMrn { mrn: id(mrn) }),
-        ["patients", p] => any(vec![
-            (Method::GET, Route::PatientGet { id: id(p) }),
-            (Method::PUT, Route::PatientUpdate { id: id(p) }),
-            (Method::DELETE, Route::PatientDelete { id: id(p) }),
-        ]),
-        ["patients", p, "state"] => only(Method::PATCH, Route::PatientState { id: id(p) }),
-        ["patients", p, "registration"] => {
-            only(Method::PATCH, Route::PatientRegistration { id: id(p) })
-        }
-        ["patients", p, "mrn-history"] => {
-            only(Method::PATCH, Route::PatientMrnHistory { id: id(p) })
-        }
-        ["patients", p, "mrn-overwrite"] => {
-            only(Method::PATCH, Route::PatientMrnOverwrite { id: id(p) })
-        }
-        ["patients", p, "timeline"] => only(Method::GET, Route::Timeline { id: id(p) }),
-        ["patients", p, "audit"] => only(Method::GET, Route::AuditList { id: id(p) }),
-        ["checklists"] => only(Method::GET, Route::ChecklistList),
-        ["checklists", from, to] => {
-            let (from, to) = (id(from), id(to));
-            any(vec![
-                (
-                    Method::GET,
-                    Route::ChecklistGet {
-                        from: from.clone(),
-                        to: to.clone(),
-                    },
-                ),
-                (
-                    Method::PUT,
-                    Route::ChecklistPut {
-                        from: from.clone(),
-                        to: to.clone(),
-                    },
-                ),
-                (Method::DELETE, Route::ChecklistDelete { from, to }),
-            ])
-        }
-        ["patients", p, "files"] => only(Method::GET, Route::FilesList { id: id(p) }),
-        ["patients", p, "files", "presign-upload"] => {
-            only(Method::POST, Route::FilesPresignUpload { id: id(p) })
-        }
-        ["patients", p, "files", "presign-download"] => {
-            only(Method::POST, Route::FilesPresignDownload { id: id(p) })
-        }
-        ["patients", p, "files", "delete"] => only(Method::POST, Route::FilesDelete { id: id(p) }),
-        ["patients", p, "documents"] => only(Method::GET, Route::DocumentsGet { id: id(p) }),
-        ["patients", p, "documents", "init"] => {
-            only(Method::POST, Route::DocumentsInit { id: id(p) })
-        }
-        ["patients", p, "documents", "attach"] => {
-            only(Method::POST, Route::DocumentsAttach { id: id(p) })
-        }
-        ["patients", p, "documents", "detach"] => {
-            only(Method::POST, Route::DocumentsDetach { id: id(p) })
-        }
-        ["patients", p, "notes"] => any(vec![
-            (Method::GET, Route::NotesList { id: id(p) }),
-            (Method::POST, Route::NoteCreate { id: id(p) }),
-        ]),
-        ["patients", p, "notes", n] => any(vec![
-            (
-                Method::PATCH,
-                Route::NoteEdit {
-                    id: id(p),
-                    note_id: id(n),
-                },
-            ),
-            (
-                Method::DELETE,
-                Route::NoteDelete {
-                    id: id(p),
-                    note_id: id(n),
-                },
-            ),
-        ]),
-        ["patients", p, "notes", n, "files", action] => {
-            let action = file_action(action)?;
-            only(
-                Method::POST,
-                Route::NoteFiles {
-                    id: id(p),
-                    note_id: id(n),
-                    action,
-                },
-            )
-        }
-        ["patients", p, "meds"] => any(vec![
-            (Method::GET, Route::MedsList { id: id(p) }),
-            (Method::POST, Route::MedCreate { id: id(p) }),
-        ]),
-        ["patients", p, "meds", m] => any(vec![
-            (
-                Method::PATCH,
-                Route::MedEdit {
-                    id: id(p),
-                    med_id: id(m),
-                },
-            ),
-            (
-                Method::DELETE,
-                Route::MedStop {
-                    id: id(p),
-                    med_id: id(m),
-                },
-            ),
-        ]),
-        ["patients", p, "meds", m, "files", action] => {
-            let action = file_action(action)?;
-            only(
-                Method::POST,
-                Route::MedFiles {
-                    id: id(p),
-                    med_id: id(m),
-                    action,
-                },
-            )
-        }
-        ["patients", p, "tasks"] => any(vec![
-            (Method::GET, Route::TaskList { id: id(p) }),
-            (Method::POST, Route::TaskCreate { id: id(p) }),
-        ]),
-        ["patients", p, "tasks", t] => any(vec![
-            (
-                Method::PATCH,
-                Route::TaskUpdate {
-                    id: id(p),
-                    task_id: id(t),
-                },
-            ),
-            (
-                Method::DELETE,
-                Route::TaskDelete {
-                    id: id(p),
-                    task_id: id(t),
-                },
-            ),
-        ]),
-        ["patients", p, "tasks", t, "files", action] => match FileAction::parse(action) {
-            Some(action) => only(
-                Method::POST,
-                Route::TaskFiles {
-                    id: id(p),
-                    task_id: id(t),
-                    action,
-                },
-            ),
-            None => Err(ApiError::not_found("Not found")),
-        },
-        ["tasks"] => only(Method::GET, Route::TaskDashboard),
-        ["doctors"] => any(vec![
-            (Method::GET, Route::DoctorList),
-            (Method::POST, Route::DoctorCreate),
-        ]),
-        ["doctors", d] => any(vec![
-            (Method::GET, Route::DoctorGet { doctor_id: id(d) }),
-            (Method::PATCH, Route::DoctorUpdate { doctor_id: id(d) }),
-            (Method::DELETE, Route::DoctorDelete { doctor_id: id(d) }),
-        ]),
-        _ => Err(ApiError::not_found("Not found")),
     }
-}
 
-async fn dispatch(ctx: &Context, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
-    match route {
-        Route::Health => Ok(Reply::ok(
-            serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
-        )),
-        Route::PatientCreate => patients::create::create(ctx, req).await,
-        Route::PatientList => patients::list::list(ctx, req).await,
-        Route::PatientGet { id } | Route::PatientByMrn { mrn: id } => {
-            patients::read::get(ctx, id).await
-        }
-        Route::PatientUpdate { id } => patients::update::put(ctx, id, req).await,
-        Route::PatientDelete { id } => patients::update::delete(ctx, id, req).await,
-        Route::PatientState { id } => patients::state::patch_state(ctx, id, req).await,
-        Route::PatientRegistration { id } => patients::registration::switch(ctx, id, req).await,
-        Route::PatientMrnHistory { id } => {
-            patients::registration::replace_history(ctx, id, req).await
-        }
-        Route::PatientMrnOverwrite { id } => patients::registration::overwrite(ctx, id, req).await,
-        Route::Timeline { id } => patients::history::timeline(ctx, id, req).await,
-        Route::AuditList { id } => patients::history::ledger(ctx, id, req).await,
-        Route::ChecklistList => checklists::list(ctx).await,
-        Route::ChecklistGet { from, to } => checklists::get(ctx, from, to).await,
-        Route::ChecklistPut { from, to } => checklists::put(ctx, from, to, req).await,
-        Route::ChecklistDelete { from, to } => checklists::delete(ctx, from, to).await,
-        Route::FilesPresignUpload { id } => files::upload::presign_upload(ctx, id, req).await,
-        Route::FilesList { id } => files::list::list(ctx, id, req).await,
-        Route::FilesPresignDownload { id } => files::download::presign_download(ctx, id, req).await,
-        Route::FilesDelete { id } => files::delete::delete(ctx, id, req).await,
-        Route::DocumentsGet { id } => documents::get(ctx, id, req).await,
-        Route::DocumentsInit { id } => documents::init(ctx, id, req).await,
-        Route::DocumentsAttach { id } => documents::attach(ctx, id, req).await,
-        Route::DocumentsDetach { id } => documents::detach(ctx, id, req).await,
-        Route::NotesList { id } => notes::list(ctx, id, req).await,
-        Route::NoteCreate { id } => notes::create(ctx, id, req).await,
-        Route::NoteEdit { id, note_id } => notes::edit(ctx, id, note_id, req).await,
-        Route::NoteDelete { id, note_id } => notes::delete(ctx, id, note_id).await,
-        Route::NoteFiles {
-            id,
-            note_id,
-            action,
-        } => notes::files(ctx, id, note_id, *action, req).await,
-        Route::MedsList { id } => meds::list(ctx, id, req).await,
-        Route::MedCreate { id } => meds::create(ctx, id, req).await,
-        Route::MedEdit { id, med_id } => meds::edit(ctx, id, med_id, req).await,
-        Route::MedStop { id, med_id } => meds::stop(ctx, id, med_id).await,
-        Route::MedFiles { id, med_id, action } => meds::files(ctx, id, med_id, *action, req).await,
-        Route::TaskCreate { id } => tasks::create(ctx, id, req).await,
-        Route::TaskList { id } => tasks::list(ctx, id, req).await,
-        Route::TaskUpdate { id, task_id } => tasks::update(ctx, id, task_id, req).await,
-        Route::TaskDelete { id, task_id } => tasks::delete(ctx, id, task_id).await,
-        Route::TaskFiles {
-            id,
-            task_id,
-            action,
-        } => tasks::files(ctx, id, task_id, *action, req).await,
-        Route::TaskDashboard => tasks::dashboard::dashboard(ctx, req).await,
-        Route::DoctorCreate => doctors::create(ctx, req).await,
-        Route::DoctorList => doctors::list(ctx, req).await,
-        Route::DoctorGet { doctor_id } => doctors::get(ctx, doctor_id).await,
-        Route::DoctorUpdate { doctor_id } => doctors::update(ctx, doctor_id, req).await,
-        Route::DoctorDelete { doctor_id } => doctors::delete(ctx, doctor_id).await,
+    fn method(&self) -> &'static str {
+        self.pattern.split_once(' ').map_or("", |(m, _)| m)
     }
-}
 
-/// Routes and runs one request; never fails (every error becomes a response).
-async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, Response<Body>) {
-    if req.method() == Method::OPTIONS {
-        let mut resp = Response::new(Body::Empty);
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        return ("OPTIONS", resp);
+    fn path(&self) -> impl Iterator<Item = &'static str> {
+        let path = self.pattern.split_once(' ').map_or("", |(_, p)| p);
+        path.split('/').filter(|s| !s.is_empty())
     }
-    let mut pattern = "unmatched";
-    // One deadline covers the key fetch of authentication and the route.
-    let deadline = tokio::time::Instant::now() + ctx.settings.limits.request_timeout;
-    let result = async {
-        let mut api_req = ApiRequest::from_lambda(req, request_id)?;
-        let route = route(&api_req.method, &api_req.segments)?;
-        pattern = route.pattern();
-        if let (Some(auth), false) = (&ctx.auth, route == Route::Health) {
-            let caller = tokio::time::timeout_at(deadline, authorize(auth, req, &route))
-                .await
-                .map_err(|_| past_deadline())??;
-            api_req.caller = Some(caller);
-        }
-        // Boxed: route futures hold SDK futures and are large.
-        tokio::time::timeout_at(deadline, Box::pin(dispatch(ctx, &route, &api_req)))
-            .await
-            .map_err(|_| past_deadline())?
-    }
-    .await;
-    let resp = match result {
-        Ok(reply) => reply.into_response(),
-        Err(err) => {
-            if err.status().is_server_error() {
-                tracing::error!(route = pattern, error = %err, "request failed");
-            }
-            let mut resp = json_response(err.status(), &err.body());
-            for (name, value) in err.headers() {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    resp.headers_mut().insert(name, value);
+
+    /// The path's values if `segments` is this route's path, with how
+    /// specific the match is (literal segments beat parameters, leftmost
+    /// first: `/patients/by-mrn/{mrn}` beats `/patients/{id}/state`).
+    fn matches(&self, segments: &[String]) -> Option<(Vec<bool>, Params)> {
+        let mut literal = Vec::new();
+        let mut params = Params::default();
+        let mut given = segments.iter();
+        for part in self.path() {
+            let value = given.next()?;
+            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => {
+                    literal.push(false);
+                    params.0.push((name, value.clone()));
                 }
+                None if part == value => literal.push(true),
+                None => return None,
             }
-            resp
         }
-    };
-    (pattern, resp)
-}
-
-fn past_deadline() -> ApiError {
-    ApiError::Unavailable("request deadline passed".into())
-}
-
-/// The verified caller of a request, allowed to use `route`.
-async fn authorize(auth: &Authenticator, req: &Request, route: &Route) -> ApiResult<Caller> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .map(HeaderValue::as_bytes);
-    let caller = auth.authenticate(header).await.map_err(|rejection| {
-        tracing::info!(
-            route = route.pattern(),
-            reason = rejection.reason(),
-            "request not authenticated"
-        );
-        ApiError::from(rejection)
-    })?;
-    if route.admin_only() && !caller.is_admin() {
-        return Err(ApiError::Forbidden(
-            "This action needs the admin group".into(),
-        ));
+        given.next().is_none().then_some((literal, params))
     }
-    Ok(caller)
 }
 
-/// The handler the Lambda runtime, the local server and the tests all call.
-pub async fn handle(ctx: &Context, req: Request) -> Response<Body> {
-    handle_counted(ctx, req).await.0
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.pattern)
+    }
 }
 
-/// [`handle`], also returning the AWS calls the request made.
-pub async fn handle_counted(ctx: &Context, req: Request) -> (Response<Body>, CallCounts) {
-    let started = Instant::now();
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let ((pattern, mut resp), calls) =
-        aws_calls::scope(Box::pin(run(ctx, &req, &request_id))).await;
-    add_cors(ctx, &mut resp);
-    log_request(&request_id, pattern, resp.status(), started, &calls);
-    (resp, calls)
+/// The values of a path's `{param}` segments, decoded.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    /// The value of `{name}`. A handler names only its pattern's
+    /// parameters (checked in debug builds, which every route's tests run).
+    pub fn get(&self, name: &str) -> &str {
+        let value = self.0.iter().find(|(n, _)| *n == name);
+        debug_assert!(value.is_some(), "the route has no {{{name}}}");
+        value.map_or("", |(_, v)| v.as_str())
+    }
 }
 
-fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
-    let headers = resp.headers_mut();
-    let origin =
-        HeaderValue::from_str(&ctx.settings.cors_origin).unwrap_or(HeaderValue::from_static("*"));
-    headers.insert("access-control-allow-origin", origin);
-    headers.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static("GET,POST,PUT,PATCH,DELETE,OPTIONS"),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static("Content-Type,Authorization"),
-    );
-    headers.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static("x-next-cursor,retry-after,www-authenticate"),
-    );
+/// `GET /health`
+const HEALTH: &[Route] = &[Route::public("GET /health", |_, _, _| {
+    Box::pin(async {
+        Ok(Reply::ok(
+            serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
+        ))
+    })
+})];
+
+/// Every domain's routes.
+const TABLES: [&[Route]; 9] = [
+    HEALTH,
+    patients::ROUTES,
+    checklists::ROUTES,
+    files::ROUTES,
+    documents::ROUTES,
+    notes::ROUTES,
+    meds::ROUTES,
+    tasks::ROUTES,
+    doctors::ROUTES,
+];
+
+/// Every route of the API.
+pub fn routes() -> impl Iterator<Item = &'static Route> {
+    TABLES.iter().flat_map(|table| table.iter())
 }
 
-fn log_request(
-    request_id: &str,
-    pattern: &str,
-    status: StatusCode,
-    started: Instant,
-    calls: &CallCounts,
-) {
-    tracing::info!(
-        request_id = %request_id,
-        route = pattern,
-        status = status.as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        ddb_calls = calls.service_total("DynamoDB"),
-        s3_calls = calls.service_total("S3"),
-        aws_calls = %calls,
-        "request"
-    );
+/// The route for `method` on `segments`, with the path's values.
+pub fn route(method: &Method, segments: &[String]) -> ApiResult<(&'static Route, Params)> {
+    let mut best: Option<Vec<bool>> = None;
+    let mut found = None;
+    for route in routes() {
+        let Some((specificity, params)) = route.matches(segments) else {
+            continue;
+        };
+        if best.as_ref().is_some_and(|b| *b > specificity) {
+            continue;
+        }
+        if best.as_ref() != Some(&specificity) {
+            // A more specific path: forget routes of less specific ones.
+            best = Some(specificity);
+            found = None;
+        }
+        if route.method() == method.as_str() {
+            found = Some((route, params));
+        }
+    }
+    match (found, best) {
+        (Some(found), _) => Ok(found),
+        (None, Some(_)) => Err(ApiError::MethodNotAllowed),
+        (None, None) => Err(ApiError::not_found("Not found")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use lambda_http::http::StatusCode;
+
     use super::*;
 
     fn segs(path: &str) -> Vec<String> {
         crate::http::path_segments(path).unwrap()
     }
 
+    /// The pattern and the path's values `method path` routes to.
+    fn routed(method: Method, path: &str) -> (&'static str, Vec<(&'static str, String)>) {
+        let (route, params) = route(&method, &segs(path)).unwrap();
+        (route.pattern, params.0)
+    }
+
+    fn status(method: Method, path: &str) -> StatusCode {
+        route(&method, &segs(path)).unwrap_err().status()
+    }
+
+    fn values(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        pairs.iter().map(|(n, v)| (*n, v.to_string())).collect()
+    }
+
     #[test]
     fn known_paths_route_to_their_handlers() {
-        assert_eq!(
-            route(&Method::GET, &segs("/health")).unwrap(),
-            Route::Health
-        );
-        assert_eq!(
-            route(&Method::GET, &segs("/patients/by-mrn/M1")).unwrap(),
-            Route::PatientByMrn { mrn: "M1".into() }
-        );
-        assert_eq!(
-            route(&Method::POST, &segs("/patients/u1/documents/attach/")).unwrap(),
-            Route::DocumentsAttach { id: "u1".into() }
-        );
-        assert_eq!(
-            route(&Method::GET, &segs("/patients")).unwrap(),
-            Route::PatientList
-        );
-        assert_eq!(
-            route(&Method::PUT, &segs("/patients/u1")).unwrap(),
-            Route::PatientUpdate { id: "u1".into() }
-        );
-        assert_eq!(
-            route(&Method::PATCH, &segs("/patients/M%201/state")).unwrap(),
-            Route::PatientState { id: "M 1".into() }
-        );
-        assert_eq!(
-            route(&Method::DELETE, &segs("/checklists/preop/intraop")).unwrap(),
-            Route::ChecklistDelete {
-                from: "preop".into(),
-                to: "intraop".into()
-            }
-        );
-        assert_eq!(
-            route(&Method::POST, &segs("/patients/u1/files/presign-upload")).unwrap(),
-            Route::FilesPresignUpload { id: "u1".into() }
-        );
+        for (method, path, pattern, params) in [
+            (Method::GET, "/health", "GET /health", values(&[])),
+            (
+                Method::GET,
+                "/patients/by-mrn/M1",
+                "GET /patients/by-mrn/{mrn}",
+                values(&[("mrn", "M1")]),
+            ),
+            (
+                Method::POST,
+                "/patients/u1/documents/attach/",
+                "POST /patients/{id}/documents/attach",
+                values(&[("id", "u1")]),
+            ),
+            (Method::GET, "/patients", "GET /patients", values(&[])),
+            (
+                Method::PUT,
+                "/patients/u1",
+                "PUT /patients/{id}",
+                values(&[("id", "u1")]),
+            ),
+            (
+                Method::PATCH,
+                "/patients/M%201/state",
+                "PATCH /patients/{id}/state",
+                values(&[("id", "M 1")]),
+            ),
+            (
+                Method::DELETE,
+                "/checklists/preop/intraop",
+                "DELETE /checklists/{from}/{to}",
+                values(&[("from", "preop"), ("to", "intraop")]),
+            ),
+            (
+                Method::POST,
+                "/patients/u1/files/presign-upload",
+                "POST /patients/{id}/files/presign-upload",
+                values(&[("id", "u1")]),
+            ),
+        ] {
+            assert_eq!(routed(method, path), (pattern, params), "{path}");
+        }
     }
 
     #[test]
     fn wrong_method_is_405_and_unknown_path_is_404() {
-        let err = route(&Method::PATCH, &segs("/patients/u1")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let err = route(&Method::POST, &segs("/checklists/a/b")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let err = route(&Method::DELETE, &segs("/health")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let err = route(&Method::GET, &segs("/patients/u1/documents/attach")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let err = route(&Method::GET, &segs("/nope")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::NOT_FOUND);
-        let err = route(&Method::GET, &segs("/patients/u1/documents/x/y")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        for (m, p) in [
+            (Method::PATCH, "/patients/u1"),
+            (Method::POST, "/checklists/a/b"),
+            (Method::DELETE, "/health"),
+            (Method::GET, "/patients/u1/documents/attach"),
+            // A literal segment beats a parameter: this is the by-MRN path.
+            (Method::PATCH, "/patients/by-mrn/state"),
+        ] {
+            assert_eq!(
+                status(m.clone(), p),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{m} {p}"
+            );
+        }
+        for p in ["/nope", "/patients/u1/documents/x/y"] {
+            assert_eq!(status(Method::GET, p), StatusCode::NOT_FOUND, "{p}");
+        }
     }
 
     #[test]
     fn notes_routes_share_paths_by_method() {
         // Given the notes paths of one patient
-        let notes = segs("/patients/M-1/notes/");
-        let note = segs("/patients/u1/notes/n1");
+        let (notes, note) = ("/patients/M-1/notes/", "/patients/u1/notes/n1");
+        let ids = values(&[("id", "u1"), ("noteId", "n1")]);
         // Then each method picks its route, with decoded path values
         assert_eq!(
-            route(&Method::GET, &notes).unwrap(),
-            Route::NotesList { id: "M-1".into() }
+            routed(Method::GET, notes),
+            ("GET /patients/{id}/notes", values(&[("id", "M-1")]))
         );
         assert_eq!(
-            route(&Method::POST, &notes).unwrap(),
-            Route::NoteCreate { id: "M-1".into() }
+            routed(Method::POST, notes),
+            ("POST /patients/{id}/notes", values(&[("id", "M-1")]))
         );
         assert_eq!(
-            route(&Method::PATCH, &note).unwrap(),
-            Route::NoteEdit {
-                id: "u1".into(),
-                note_id: "n1".into()
-            }
+            routed(Method::PATCH, note),
+            ("PATCH /patients/{id}/notes/{noteId}", ids.clone())
         );
         assert_eq!(
-            route(&Method::DELETE, &note).unwrap(),
-            Route::NoteDelete {
-                id: "u1".into(),
-                note_id: "n1".into()
-            }
+            routed(Method::DELETE, note),
+            ("DELETE /patients/{id}/notes/{noteId}", ids.clone())
         );
-        for (path, action) in [
-            ("/patients/u1/notes/n1/files/attach", FileAction::Attach),
-            ("/patients/u1/notes/n1/files/detach/", FileAction::Detach),
+        for (path, pattern) in [
+            (
+                "/patients/u1/notes/n1/files/attach",
+                "POST /patients/{id}/notes/{noteId}/files/attach",
+            ),
+            (
+                "/patients/u1/notes/n1/files/detach/",
+                "POST /patients/{id}/notes/{noteId}/files/detach",
+            ),
         ] {
-            assert_eq!(
-                route(&Method::POST, &segs(path)).unwrap(),
-                Route::NoteFiles {
-                    id: "u1".into(),
-                    note_id: "n1".into(),
-                    action
-                }
-            );
+            assert_eq!(routed(Method::POST, path), (pattern, ids.clone()));
         }
     }
 
     #[test]
     fn meds_routes_share_paths_by_method() {
-        let meds = segs("/patients/u1/meds");
-        let med = segs("/patients/u1/meds/m1");
+        let (meds, med) = ("/patients/u1/meds", "/patients/u1/meds/m1");
+        let ids = values(&[("id", "u1"), ("medId", "m1")]);
+        assert_eq!(routed(Method::GET, meds).0, "GET /patients/{id}/meds");
+        assert_eq!(routed(Method::POST, meds).0, "POST /patients/{id}/meds");
         assert_eq!(
-            route(&Method::GET, &meds).unwrap(),
-            Route::MedsList { id: "u1".into() }
+            routed(Method::PATCH, med),
+            ("PATCH /patients/{id}/meds/{medId}", ids.clone())
         );
         assert_eq!(
-            route(&Method::POST, &meds).unwrap(),
-            Route::MedCreate { id: "u1".into() }
+            routed(Method::DELETE, med),
+            ("DELETE /patients/{id}/meds/{medId}", ids.clone())
         );
-        let ids = || ("u1".to_string(), "m1".to_string());
-        let (id, med_id) = ids();
         assert_eq!(
-            route(&Method::PATCH, &med).unwrap(),
-            Route::MedEdit { id, med_id }
-        );
-        let (id, med_id) = ids();
-        assert_eq!(
-            route(&Method::DELETE, &med).unwrap(),
-            Route::MedStop { id, med_id }
-        );
-        let (id, med_id) = ids();
-        assert_eq!(
-            route(&Method::POST, &segs("/patients/u1/meds/m1/files/detach")).unwrap(),
-            Route::MedFiles {
-                id,
-                med_id,
-                action: FileAction::Detach
-            }
+            routed(Method::POST, "/patients/u1/meds/m1/files/detach"),
+            ("POST /patients/{id}/meds/{medId}/files/detach", ids)
         );
     }
 
     #[test]
     fn notes_and_meds_wrong_method_is_405_and_unknown_action_is_404() {
-        let status = |m: Method, p: &str| route(&m, &segs(p)).unwrap_err().status();
         for (m, p) in [
             (Method::DELETE, "/patients/u1/notes"),
             (Method::PUT, "/patients/u1/notes"),
@@ -788,66 +347,25 @@ mod tests {
     }
 
     #[test]
-    fn notes_and_meds_patterns_never_carry_path_values() {
-        for (m, p) in [
-            (Method::PATCH, "/patients/SECRET/notes/NOTEID"),
-            (Method::POST, "/patients/SECRET/notes/NOTEID/files/attach"),
-            (Method::DELETE, "/patients/SECRET/meds/MEDID"),
-            (Method::POST, "/patients/SECRET/meds/MEDID/files/detach"),
-        ] {
-            let pattern = route(&m, &segs(p)).unwrap().pattern();
-            assert!(
-                !pattern.contains("SECRET") && !pattern.contains("ID"),
-                "{pattern}"
-            );
-            assert!(pattern.starts_with(m.as_str()), "{pattern}");
-        }
-    }
-
-    #[test]
     fn task_routes_match_their_methods() {
         // Given the task paths
-        let list = segs("/patients/M1/tasks/");
-        let one = segs("/patients/u1/tasks/t1");
+        let (list, one) = ("/patients/M1/tasks/", "/patients/u1/tasks/t1");
+        let ids = values(&[("id", "u1"), ("taskId", "t1")]);
         // Then each method picks its route
+        assert_eq!(routed(Method::GET, list).0, "GET /patients/{id}/tasks");
+        assert_eq!(routed(Method::POST, list).0, "POST /patients/{id}/tasks");
         assert_eq!(
-            route(&Method::GET, &list).unwrap(),
-            Route::TaskList { id: "M1".into() }
+            routed(Method::PATCH, one),
+            ("PATCH /patients/{id}/tasks/{taskId}", ids.clone())
         );
         assert_eq!(
-            route(&Method::POST, &list).unwrap(),
-            Route::TaskCreate { id: "M1".into() }
+            routed(Method::DELETE, one),
+            ("DELETE /patients/{id}/tasks/{taskId}", ids.clone())
         );
+        assert_eq!(routed(Method::GET, "/tasks").0, "GET /tasks");
         assert_eq!(
-            route(&Method::PATCH, &one).unwrap(),
-            Route::TaskUpdate {
-                id: "u1".into(),
-                task_id: "t1".into()
-            }
-        );
-        assert_eq!(
-            route(&Method::DELETE, &one).unwrap(),
-            Route::TaskDelete {
-                id: "u1".into(),
-                task_id: "t1".into()
-            }
-        );
-        assert_eq!(
-            route(&Method::GET, &segs("/tasks")).unwrap(),
-            Route::TaskDashboard
-        );
-        let attach = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/detach")).unwrap();
-        assert_eq!(
-            attach,
-            Route::TaskFiles {
-                id: "u1".into(),
-                task_id: "t1".into(),
-                action: FileAction::Detach
-            }
-        );
-        assert_eq!(
-            attach.pattern(),
-            "POST /patients/{id}/tasks/{taskId}/files/detach"
+            routed(Method::POST, "/patients/u1/tasks/t1/files/detach"),
+            ("POST /patients/{id}/tasks/{taskId}/files/detach", ids)
         );
         // And other methods are 405, other file actions 404
         for (m, path) in [
@@ -857,66 +375,102 @@ mod tests {
             (Method::GET, "/patients/u1/tasks/t1/files/attach"),
             (Method::POST, "/tasks"),
         ] {
-            let err = route(&m, &segs(path)).unwrap_err();
-            assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+            assert_eq!(
+                status(m.clone(), path),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{m} {path}"
+            );
         }
-        let err = route(&Method::POST, &segs("/patients/u1/tasks/t1/files/remove")).unwrap_err();
-        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(Method::POST, "/patients/u1/tasks/t1/files/remove"),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]
     fn doctor_routes_match_their_methods() {
+        assert_eq!(routed(Method::GET, "/doctors").0, "GET /doctors");
+        assert_eq!(routed(Method::POST, "/doctors/").0, "POST /doctors");
+        let d = "/doctors/dr.a%40x.org";
+        let id = values(&[("doctorId", "dr.a@x.org")]);
+        for (m, pattern) in [
+            (Method::GET, "GET /doctors/{doctorId}"),
+            (Method::PATCH, "PATCH /doctors/{doctorId}"),
+            (Method::DELETE, "DELETE /doctors/{doctorId}"),
+        ] {
+            assert_eq!(routed(m, d), (pattern, id.clone()));
+        }
         assert_eq!(
-            route(&Method::GET, &segs("/doctors")).unwrap(),
-            Route::DoctorList
-        );
-        assert_eq!(
-            route(&Method::POST, &segs("/doctors/")).unwrap(),
-            Route::DoctorCreate
-        );
-        let d = segs("/doctors/dr.a%40x.org");
-        let id = || "dr.a@x.org".to_string();
-        assert_eq!(
-            route(&Method::GET, &d).unwrap(),
-            Route::DoctorGet { doctor_id: id() }
-        );
-        assert_eq!(
-            route(&Method::PATCH, &d).unwrap(),
-            Route::DoctorUpdate { doctor_id: id() }
-        );
-        assert_eq!(
-            route(&Method::DELETE, &d).unwrap(),
-            Route::DoctorDelete { doctor_id: id() }
-        );
-        assert_eq!(
-            route(&Method::DELETE, &segs("/doctors"))
-                .unwrap_err()
-                .status(),
+            status(Method::DELETE, "/doctors"),
             StatusCode::METHOD_NOT_ALLOWED
         );
-        assert_eq!(
-            route(&Method::PUT, &d).unwrap_err().status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-        assert_eq!(
-            route(&Method::GET, &segs("/doctors/d1/x"))
-                .unwrap_err()
-                .status(),
-            StatusCode::NOT_FOUND
-        );
-        assert!(!route(&Method::GET, &d).unwrap().pattern().contains("x.org"));
+        assert_eq!(status(Method::PUT, d), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(status(Method::GET, "/doctors/d1/x"), StatusCode::NOT_FOUND);
     }
 
     #[test]
     fn patterns_never_carry_path_values() {
-        let r = route(&Method::GET, &segs("/patients/SECRET-MRN")).unwrap();
-        assert!(!r.pattern().contains("SECRET"));
+        for (m, p) in [
+            (Method::GET, "/patients/SECRET-MRN"),
+            (Method::PATCH, "/patients/SECRET/notes/NOTEID"),
+            (Method::POST, "/patients/SECRET/notes/NOTEID/files/attach"),
+            (Method::DELETE, "/patients/SECRET/meds/MEDID"),
+            (Method::POST, "/patients/SECRET/meds/MEDID/files/detach"),
+            (Method::GET, "/doctors/dr.a%40x.org"),
+        ] {
+            let pattern = routed(m.clone(), p).0;
+            assert!(
+                !pattern.contains("SECRET")
+                    && !pattern.contains("ID")
+                    && !pattern.contains("x.org"),
+                "{pattern}"
+            );
+            assert!(pattern.starts_with(m.as_str()), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn the_route_table_is_well_formed() {
+        // Given every route of every domain
+        let mut seen = std::collections::BTreeSet::new();
+        for route in routes() {
+            // Then each pattern is unique, names a method, and its
+            // parameters are distinct
+            assert!(seen.insert(route.pattern), "{route:?} twice");
+            assert!(
+                Method::from_bytes(route.method().as_bytes()).is_ok(),
+                "{route:?}"
+            );
+            let names: Vec<&str> = route.path().filter(|p| p.starts_with('{')).collect();
+            let unique: std::collections::BTreeSet<_> = names.iter().collect();
+            assert_eq!(names.len(), unique.len(), "{route:?}");
+        }
+        // And only shared configuration needs the admin group
+        let admin: Vec<&str> = routes()
+            .filter(|r| r.access == Access::Admin)
+            .map(|r| r.pattern)
+            .collect();
+        assert_eq!(
+            admin,
+            [
+                "PUT /checklists/{from}/{to}",
+                "DELETE /checklists/{from}/{to}",
+                "POST /doctors",
+                "PATCH /doctors/{doctorId}",
+                "DELETE /doctors/{doctorId}",
+            ]
+        );
+        let public: Vec<&str> = routes()
+            .filter(|r| r.access == Access::Public)
+            .map(|r| r.pattern)
+            .collect();
+        assert_eq!(public, ["GET /health"]);
     }
 }
 
 #[cfg(test)]
 mod spec_tests {
-    //! The router and `openapi.yaml` must list the same routes.
+    //! The route table and `openapi.yaml` list the same operations.
 
     use std::collections::BTreeSet;
 
@@ -956,26 +510,8 @@ mod spec_tests {
         ops
     }
 
-    /// Every pattern string the router names, with `{action}` expanded.
-    fn router_patterns() -> BTreeSet<String> {
-        let source = include_str!("router.rs");
-        let body = source
-            .split("pub fn pattern(&self)")
-            .nth(1)
-            .unwrap_or_default();
-        let body = body.split("pub fn route(").next().unwrap_or_default();
-        let mut out = BTreeSet::new();
-        for literal in body.split('"').skip(1).step_by(2) {
-            if literal.contains("{action}") {
-                out.insert(literal.replace("{action}", "attach"));
-                out.insert(literal.replace("{action}", "detach"));
-            } else {
-                out.insert(literal.to_string());
-            }
-        }
-        out
-    }
-
+    /// An operation with its parameter names blanked (`{id}` and `{uid}`
+    /// name the same segment).
     fn shape(op: &str) -> String {
         let mut out = String::new();
         let mut in_param = false;
@@ -990,7 +526,7 @@ mod spec_tests {
                 _ => {}
             }
         }
-        out.replace("{uid}", "{}")
+        out
     }
 
     #[test]
@@ -1001,29 +537,20 @@ mod spec_tests {
             let (method, path) = op.split_once(' ').unwrap();
             let sample = path.replace('{', "x").replace('}', "");
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            let route = route(&method, &crate::http::path_segments(&sample).unwrap())
+            let (route, _) = route(&method, &crate::http::path_segments(&sample).unwrap())
                 .unwrap_or_else(|e| panic!("{op} is not routed: {e}"));
-            let pattern = route
-                .pattern()
-                .replace("{action}", path.rsplit('/').next().unwrap());
-            assert_eq!(
-                shape(&pattern),
-                shape(op),
-                "{op} routes to {}",
-                route.pattern()
-            );
+            assert_eq!(shape(route.pattern), shape(op), "{op} routes to {route:?}");
         }
     }
 
     #[test]
-    fn every_router_pattern_is_in_the_spec() {
+    fn every_route_is_in_the_spec() {
         let spec: BTreeSet<String> = spec_operations().iter().map(|o| shape(o)).collect();
-        let patterns = router_patterns();
-        assert!(patterns.len() > 10, "{patterns:?}");
-        for p in patterns {
+        assert!(routes().count() > 10);
+        for route in routes() {
             assert!(
-                spec.contains(&shape(&p)),
-                "{p} is missing from openapi.yaml"
+                spec.contains(&shape(route.pattern)),
+                "{route:?} is missing from openapi.yaml"
             );
         }
     }
@@ -1089,8 +616,8 @@ mod properties {
                 Ok(segments) => {
                     let routed = route(&method, &segments);
                     prop_assert!(is_client_error(&routed));
-                    if let Ok(route) = routed {
-                        prop_assert!(route.pattern().starts_with(method.as_str()));
+                    if let Ok((route, _)) = routed {
+                        prop_assert!(route.pattern.starts_with(method.as_str()));
                     }
                 }
                 Err(e) => prop_assert!(e.status().is_client_error()),

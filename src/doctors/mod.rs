@@ -21,6 +21,23 @@ use crate::store::{self, Expression, Query, Refused};
 use input::{valid_user_id, DoctorBody};
 use model::{DoctorItem, CLEARABLE, INDEX_SOURCES};
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::admin("POST /doctors", |c, r, _| Box::pin(create(c, r))),
+    Route::staff("GET /doctors", |c, r, _| Box::pin(list(c, r))),
+    Route::staff("GET /doctors/{doctorId}", |c, _, p| {
+        Box::pin(get(c, p.get("doctorId")))
+    }),
+    Route::admin("PATCH /doctors/{doctorId}", |c, r, p| {
+        Box::pin(update(c, p.get("doctorId"), r))
+    }),
+    Route::admin("DELETE /doctors/{doctorId}", |c, _, p| {
+        Box::pin(delete(c, p.get("doctorId")))
+    }),
+];
+
 fn doctor_not_found() -> ApiError {
     ApiError::not_found("Doctor not found")
 }

@@ -22,6 +22,24 @@ use crate::uploads::{intent_sk, UploadIntent};
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Stamp};
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::staff("GET /patients/{id}/documents", |c, r, p| {
+        Box::pin(get(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/documents/init", |c, r, p| {
+        Box::pin(init(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/documents/attach", |c, r, p| {
+        Box::pin(attach(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/documents/detach", |c, r, p| {
+        Box::pin(detach(c, p.get("id"), r))
+    }),
+];
+
 /// The patient, their documents record (if any) and the other items of
 /// theirs asked for, in one read for a UID.
 async fn load(
@@ -139,17 +157,7 @@ fn category_of(raw: Option<&str>) -> ApiResult<Category> {
 
 /// The key must be the patient's and lie in the category's docType folder.
 fn check_key(uid: &str, key: &str, category: Category) -> ApiResult<()> {
-    let owner = Owner::Doc(category.doc_type());
-    let in_folder = s3_keys::in_owner_folder(uid, key, &owner)
-        .map_err(|e| ApiError::bad_request(format!("Invalid key: {e}")))?;
-    if !in_folder {
-        return Err(ApiError::bad_request(format!(
-            "key must be under optimized/docs/{}/ for category {}",
-            category.doc_type().as_str(),
-            category.name()
-        )));
-    }
-    Ok(())
+    crate::attachments::check_owner_key(uid, key, &Owner::Doc(category.doc_type()))
 }
 
 /// Provenance of an attach: who and what, beyond the key.

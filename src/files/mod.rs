@@ -10,6 +10,24 @@ pub mod upload;
 use crate::error::ApiError;
 use crate::s3::keys::{self as s3_keys, KeyError};
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::staff("POST /patients/{id}/files/presign-upload", |c, r, p| {
+        Box::pin(upload::presign_upload(c, p.get("id"), r))
+    }),
+    Route::staff("GET /patients/{id}/files", |c, r, p| {
+        Box::pin(list::list(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/files/presign-download", |c, r, p| {
+        Box::pin(download::presign_download(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/files/delete", |c, r, p| {
+        Box::pin(delete::delete(c, p.get("id"), r))
+    }),
+];
+
 /// The files routes answer 403 for any key that is not the patient's.
 pub(crate) fn guard(uid: &str, key: &str) -> Result<(), ApiError> {
     s3_keys::check_belongs(uid, key).map_err(|e| match e {

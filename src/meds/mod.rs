@@ -28,6 +28,32 @@ use crate::store::{self, Changes, Expression, Filter, Item, Query, Refused};
 pub use fields::{MedChanges, MedFields};
 pub use model::{MedItem, Priority};
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::staff("GET /patients/{id}/meds", |c, r, p| {
+        Box::pin(list(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/meds", |c, r, p| {
+        Box::pin(create(c, p.get("id"), r))
+    }),
+    Route::staff("PATCH /patients/{id}/meds/{medId}", |c, r, p| {
+        Box::pin(edit(c, p.get("id"), p.get("medId"), r))
+    }),
+    Route::staff("DELETE /patients/{id}/meds/{medId}", |c, _, p| {
+        Box::pin(stop(c, p.get("id"), p.get("medId")))
+    }),
+    Route::staff(
+        "POST /patients/{id}/meds/{medId}/files/attach",
+        |c, r, p| Box::pin(files(c, p.get("id"), p.get("medId"), FileAction::Attach, r)),
+    ),
+    Route::staff(
+        "POST /patients/{id}/meds/{medId}/files/detach",
+        |c, r, p| Box::pin(files(c, p.get("id"), p.get("medId"), FileAction::Detach, r)),
+    ),
+];
+
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 /// A medication still running at `:now` (an end stored as NULL by the old

@@ -32,6 +32,48 @@ use crate::store::{self, tx, Filter, Item, Query};
 pub use model::{Category, NoteItem};
 use writes::bump_patient;
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::staff("GET /patients/{id}/notes", |c, r, p| {
+        Box::pin(list(c, p.get("id"), r))
+    }),
+    Route::staff("POST /patients/{id}/notes", |c, r, p| {
+        Box::pin(create(c, p.get("id"), r))
+    }),
+    Route::staff("PATCH /patients/{id}/notes/{noteId}", |c, r, p| {
+        Box::pin(edit(c, p.get("id"), p.get("noteId"), r))
+    }),
+    Route::staff("DELETE /patients/{id}/notes/{noteId}", |c, _, p| {
+        Box::pin(delete(c, p.get("id"), p.get("noteId")))
+    }),
+    Route::staff(
+        "POST /patients/{id}/notes/{noteId}/files/attach",
+        |c, r, p| {
+            Box::pin(files(
+                c,
+                p.get("id"),
+                p.get("noteId"),
+                FileAction::Attach,
+                r,
+            ))
+        },
+    ),
+    Route::staff(
+        "POST /patients/{id}/notes/{noteId}/files/detach",
+        |c, r, p| {
+            Box::pin(files(
+                c,
+                p.get("id"),
+                p.get("noteId"),
+                FileAction::Detach,
+                r,
+            ))
+        },
+    ),
+];
+
 /// Notes are text; DynamoDB items stop at 400 KB, files list included.
 pub const MAX_CONTENT_BYTES: usize = 100_000;
 const DEFAULT_PAGE: usize = 50;

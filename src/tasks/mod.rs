@@ -27,6 +27,49 @@ use crate::store::{self, Filter, Query};
 use input::{TaskBody, TaskChanges};
 use model::{TaskItem, CLEARABLE, INDEX_SOURCES, STATUS_CANCELLED};
 
+use crate::router::Route;
+
+/// The routes of this domain (see `router`).
+pub const ROUTES: &[Route] = &[
+    Route::staff("POST /patients/{id}/tasks", |c, r, p| {
+        Box::pin(create(c, p.get("id"), r))
+    }),
+    Route::staff("GET /patients/{id}/tasks", |c, r, p| {
+        Box::pin(list(c, p.get("id"), r))
+    }),
+    Route::staff("PATCH /patients/{id}/tasks/{taskId}", |c, r, p| {
+        Box::pin(update(c, p.get("id"), p.get("taskId"), r))
+    }),
+    Route::staff("DELETE /patients/{id}/tasks/{taskId}", |c, _, p| {
+        Box::pin(delete(c, p.get("id"), p.get("taskId")))
+    }),
+    Route::staff(
+        "POST /patients/{id}/tasks/{taskId}/files/attach",
+        |c, r, p| {
+            Box::pin(files(
+                c,
+                p.get("id"),
+                p.get("taskId"),
+                FileAction::Attach,
+                r,
+            ))
+        },
+    ),
+    Route::staff(
+        "POST /patients/{id}/tasks/{taskId}/files/detach",
+        |c, r, p| {
+            Box::pin(files(
+                c,
+                p.get("id"),
+                p.get("taskId"),
+                FileAction::Detach,
+                r,
+            ))
+        },
+    ),
+    Route::staff("GET /tasks", |c, r, _| Box::pin(dashboard::dashboard(c, r))),
+];
+
 fn task_not_found() -> ApiError {
     ApiError::not_found("Task not found")
 }

@@ -1,0 +1,144 @@
+//! The request pipeline every request goes through: request id, AWS call
+//! counting, one deadline, authentication and the admin policy, the route
+//! (found by `router`), error → response, CORS headers and one log line (no
+//! PHI: route patterns, never path values).
+
+use std::time::Instant;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::auth::{Authenticator, Caller};
+use crate::aws_calls::{self, CallCounts};
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json_response, ApiRequest};
+use crate::router::{self, Access, Route};
+
+/// Routes and runs one request; never fails (every error becomes a response).
+async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, Response<Body>) {
+    if req.method() == Method::OPTIONS {
+        let mut resp = Response::new(Body::Empty);
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        return ("OPTIONS", resp);
+    }
+    let mut pattern = "unmatched";
+    // One deadline covers the key fetch of authentication and the route.
+    let deadline = tokio::time::Instant::now() + ctx.settings.limits.request_timeout;
+    let result = async {
+        let mut api_req = ApiRequest::from_lambda(req, request_id)?;
+        let (route, params) = router::route(&api_req.method, &api_req.segments)?;
+        pattern = route.pattern;
+        if let (Some(auth), false) = (&ctx.auth, route.access == Access::Public) {
+            let caller = tokio::time::timeout_at(deadline, authorize(auth, req, route))
+                .await
+                .map_err(|_| past_deadline())??;
+            api_req.caller = Some(caller);
+        }
+        // Boxed by the route: its future holds SDK futures and is large.
+        tokio::time::timeout_at(deadline, (route.run)(ctx, &api_req, &params))
+            .await
+            .map_err(|_| past_deadline())?
+    }
+    .await;
+    let resp = match result {
+        Ok(reply) => reply.into_response(),
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::error!(route = pattern, error = %err, "request failed");
+            }
+            let mut resp = json_response(err.status(), &err.body());
+            for (name, value) in err.headers() {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, value);
+                }
+            }
+            resp
+        }
+    };
+    (pattern, resp)
+}
+
+fn past_deadline() -> ApiError {
+    ApiError::Unavailable("request deadline passed".into())
+}
+
+/// The verified caller of a request, allowed to use `route`.
+async fn authorize(auth: &Authenticator, req: &Request, route: &Route) -> ApiResult<Caller> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .map(HeaderValue::as_bytes);
+    let caller = auth.authenticate(header).await.map_err(|rejection| {
+        tracing::info!(
+            route = route.pattern,
+            reason = rejection.reason(),
+            "request not authenticated"
+        );
+        ApiError::from(rejection)
+    })?;
+    if route.access == Access::Admin && !caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "This action needs the admin group".into(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// The handler the Lambda runtime, the local server and the tests all call.
+pub async fn handle(ctx: &Context, req: Request) -> Response<Body> {
+    handle_counted(ctx, req).await.0
+}
+
+/// [`handle`], also returning the AWS calls the request made.
+pub async fn handle_counted(ctx: &Context, req: Request) -> (Response<Body>, CallCounts) {
+    let started = Instant::now();
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ((pattern, mut resp), calls) =
+        aws_calls::scope(Box::pin(run(ctx, &req, &request_id))).await;
+    add_cors(ctx, &mut resp);
+    log_request(&request_id, pattern, resp.status(), started, &calls);
+    (resp, calls)
+}
+
+fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
+    let headers = resp.headers_mut();
+    let origin =
+        HeaderValue::from_str(&ctx.settings.cors_origin).unwrap_or(HeaderValue::from_static("*"));
+    headers.insert("access-control-allow-origin", origin);
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET,POST,PUT,PATCH,DELETE,OPTIONS"),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("Content-Type,Authorization"),
+    );
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("x-next-cursor,retry-after,www-authenticate"),
+    );
+}
+
+fn log_request(
+    request_id: &str,
+    pattern: &str,
+    status: StatusCode,
+    started: Instant,
+    calls: &CallCounts,
+) {
+    tracing::info!(
+        request_id = %request_id,
+        route = pattern,
+        status = status.as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        ddb_calls = calls.service_total("DynamoDB"),
+        s3_calls = calls.service_total("S3"),
+        aws_calls = %calls,
+        "request"
+    );
+}
