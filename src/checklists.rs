@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::key_text;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::patients::fields::key_text;
 use crate::store::{self, tx, Item, Query, Refused};
 
 use crate::router::Route;

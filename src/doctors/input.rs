@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::model::DoctorItem;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::key_text;
 use crate::http::nullable;
-use crate::patients::fields::key_text;
 
 const MAX_ID: usize = 128;
 const MAX_NAME: usize = 200;

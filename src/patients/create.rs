@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::change::UNAUDITED;
-use super::fields::{key_text, required, EpisodeFields, PersonFields};
+use super::fields::{EpisodeFields, PersonFields};
 use super::model::{MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
 use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::{key_text, required};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::store::{self, tx, Refused};

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::model::{lenient_u32, EmergencyContact, PatientItem};
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::{clean, key_text, required};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,28 +31,6 @@ pub struct EpisodeFields {
     pub is_urgent: Option<bool>,
     pub urgent_reason: Option<String>,
     pub urgent_until: Option<String>,
-}
-
-fn clean(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// A required, non-empty text field.
-pub fn required(value: &Option<String>, field: &str) -> ApiResult<String> {
-    clean(value).ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
-}
-
-/// MRNs and department names end up in keys: bounded and free of control characters.
-pub fn key_text(value: &str, field: &str) -> ApiResult<String> {
-    let v = value.trim();
-    if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be 1-128 characters without control characters"
-        )));
-    }
-    Ok(v.to_string())
 }
 
 impl PersonFields {

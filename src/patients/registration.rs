@@ -8,12 +8,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::change::{change, Extra, Step, Transition};
-use super::fields::{key_text, required, EpisodeFields};
+use super::fields::EpisodeFields;
 use super::model::{unknown_scheme, MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
 use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::{key_text, required};
 use crate::http::{ApiRequest, Reply};
 use crate::store::{self, tx};
 

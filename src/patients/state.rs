@@ -5,10 +5,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::change::{change, Step, Transition};
-use super::fields::key_text;
 use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::key_text;
 use crate::http::{ApiRequest, Reply};
 
 /// The stage-change fields of a body.

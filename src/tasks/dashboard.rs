@@ -9,9 +9,9 @@ use super::input;
 use super::model::{TaskItem, STATUS_OPEN};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::key_text;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::patients::fields::key_text;
 use crate::store::Query;
 
 pub async fn dashboard(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {

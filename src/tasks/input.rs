@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::model::{one_of, TaskItem, PRIORITIES, STATUSES, TYPES};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::key_text;
 use crate::http::nullable;
-use crate::patients::fields::key_text;
 
 const MAX_TITLE: usize = 500;
 /// Free-form fields: characters of a string, or bytes of an object's JSON.

@@ -20,6 +20,10 @@ use serde_json::{json, Value};
 
 use crate::support::App;
 
+#[path = "../common/strategies.rs"]
+mod strategies;
+use strategies::body;
+
 /// The run's seed, from `HMS_FUZZ_SEED` or the default.
 fn seed() -> u64 {
     std::env::var("HMS_FUZZ_SEED")
@@ -249,90 +253,6 @@ fn query() -> impl Strategy<Value = String> {
 }
 
 /// JSON values of any shape, a few levels deep.
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| json!(f)),
-        ".{0,24}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// Bodies shaped like the API's, with fields of any type.
-fn api_body() -> impl Strategy<Value = Value> {
-    let field = prop::sample::select(vec![
-        "name",
-        "key",
-        "keys",
-        "category",
-        "filename",
-        "mimeType",
-        "docType",
-        "kind",
-        "refId",
-        "target",
-        "quality",
-        "maxW",
-        "label",
-        "currentState",
-        "force",
-        "mrn",
-        "scheme",
-        "registration",
-        "mrnHistory",
-        "content",
-        "authorId",
-        "title",
-        "status",
-        "due",
-        "in_required",
-        "out_required",
-        "stamp",
-        "replaceOldest",
-        "uploadedBy",
-        "userId",
-        "email",
-        "department",
-        "age",
-        "sex",
-        "emergencyContact",
-        "checklistInDone",
-        "dose",
-        "freq",
-        "route",
-        "start",
-        "end",
-        "priority",
-        "assigneeId",
-        "type",
-        "role",
-        "invalidate",
-        "includeSiblings",
-        "firstState",
-        "actorId",
-        "timelineNotes",
-    ]);
-    prop::collection::btree_map(field, json_value(), 0..6)
-        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
-}
-
-fn body() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        3 => api_body().prop_map(|v| v.to_string().into_bytes()),
-        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
-        1 => prop::collection::vec(any::<u8>(), 0..64),
-        1 => Just(Vec::new()),
-    ]
-}
-
 fn method() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE"]).prop_map(String::from),

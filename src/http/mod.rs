@@ -2,6 +2,8 @@
 //! query parameters, JSON bodies (camelCase or snake_case field names) and
 //! JSON responses.
 
+pub mod input;
+
 use std::collections::HashMap;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
