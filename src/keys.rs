@@ -85,6 +85,17 @@ pub fn timeline_sk(date_in: &str, state: &str) -> String {
 
 /// Note ids are UUIDv7, so `NOTE#{id}` sorts by creation time and a note is
 /// found by id with one GetItem.
+/// Discharge summary versions: `DS#{versionId}`. A version id starts with
+/// its RFC 3339 creation time, as the Node.js version's `DS#{iso}#{id}`
+/// keys do, so versions of both sort by time under `DS#2` (years 2000 to
+/// 2999), apart from the pointer to the current one, `DS#LATEST`.
+pub const DS_VERSIONS_PREFIX: &str = "DS#2";
+pub const DS_LATEST_SK: &str = "DS#LATEST";
+
+pub fn ds_sk(version_id: &str) -> String {
+    format!("DS#{version_id}")
+}
+
 pub fn note_sk(note_id: &str) -> String {
     format!("{NOTE_PREFIX}{note_id}")
 }

@@ -23,6 +23,7 @@
 //!   change through `patients::change`, the timeline and ledger listings.
 //! - [`documents`]: the per-category document lists of a patient.
 //! - [`files`]: presigned uploads and downloads, listing and deleting objects.
+//! - [`discharge`]: versioned discharge summaries and the current one.
 //! - [`notes`], [`meds`], [`tasks`], [`doctors`], [`checklists`].
 //! - [`attachments`]: the `files` list of a note, medication or task.
 //! - [`timeline`]: a stage's timeline row; [`audit`]: the ledger entry.
@@ -51,6 +52,7 @@ pub mod aws_calls;
 pub mod checklists;
 pub mod clock;
 pub mod context;
+pub mod discharge;
 pub mod doctors;
 pub mod documents;
 pub mod error;

@@ -12,7 +12,7 @@ use lambda_http::http::Method;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
-use crate::{checklists, doctors, documents, files, meds, notes, patients, tasks};
+use crate::{checklists, discharge, doctors, documents, files, meds, notes, patients, tasks};
 
 /// A route's work, boxed: route futures hold SDK futures and are large.
 pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = ApiResult<Reply>> + Send + 'a>>;
@@ -126,12 +126,13 @@ const HEALTH: &[Route] = &[Route::public("GET /health", |_, _, _| {
 })];
 
 /// Every domain's routes.
-const TABLES: [&[Route]; 9] = [
+const TABLES: [&[Route]; 10] = [
     HEALTH,
     patients::ROUTES,
     checklists::ROUTES,
     files::ROUTES,
     documents::ROUTES,
+    discharge::ROUTES,
     notes::ROUTES,
     meds::ROUTES,
     tasks::ROUTES,

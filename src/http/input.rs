@@ -1,7 +1,19 @@
 //! Input rules shared by every domain: text that must be present, and text
 //! that ends up inside a table key (bounded, no control characters).
 
+use serde::{Deserialize, Deserializer};
+
 use crate::error::{ApiError, ApiResult};
+
+/// For `#[serde(default, deserialize_with = "present")]`: tells a field
+/// sent as `null` (`Some(None)`: clear it) from one not sent (`None`).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
 
 pub fn clean(v: &Option<String>) -> Option<String> {
     v.as_ref()

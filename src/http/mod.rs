@@ -85,15 +85,26 @@ impl ApiRequest {
         matches!(self.query(name), Some("1" | "true" | "yes"))
     }
 
-    /// `?limit=` bounded to `1..=max`, `default` when absent; junk is a 400.
+    /// `?limit=` bounded to `1..=max` (a larger one is served as `max`),
+    /// `default` when absent; junk is a 400.
     pub fn limit(&self, default: usize, max: usize) -> ApiResult<usize> {
+        self.limit_within(default, max, Over::Max)
+    }
+
+    /// `?limit=` in `1..=max` exactly: anything else, a larger number
+    /// included, is a 400.
+    pub fn strict_limit(&self, default: usize, max: usize) -> ApiResult<usize> {
+        self.limit_within(default, max, Over::Refused)
+    }
+
+    fn limit_within(&self, default: usize, max: usize, over: Over) -> ApiResult<usize> {
+        let bad = || ApiError::bad_request(format!("limit must be an integer between 1 and {max}"));
         match self.query("limit") {
             None => Ok(default),
-            Some(raw) => match raw.parse::<usize>() {
-                Ok(n) if n >= 1 => Ok(n.min(max)),
-                _ => Err(ApiError::bad_request(format!(
-                    "limit must be an integer between 1 and {max}"
-                ))),
+            Some(raw) => match (raw.parse::<usize>(), over) {
+                (Ok(n), _) if (1..=max).contains(&n) => Ok(n),
+                (Ok(n), Over::Max) if n > max => Ok(max),
+                _ => Err(bad()),
             },
         }
     }
@@ -101,12 +112,33 @@ impl ApiRequest {
     /// The body as a JSON object, with snake_case keys turned into camelCase
     /// (at every depth) so one camelCase struct accepts both spellings.
     pub fn json_object(&self) -> ApiResult<Map<String, Value>> {
+        self.object(Depth::All)
+    }
+
+    /// The body deserialized into `T` (camelCase or snake_case field names).
+    pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
+        deserialize(self.object(Depth::All)?)
+    }
+
+    /// The body deserialized into `T`, only its top-level field names in
+    /// either spelling: nested objects keep the client's own keys (a
+    /// discharge summary's section and field names are its data).
+    pub fn json_document<T: DeserializeOwned>(&self) -> ApiResult<T> {
+        deserialize(self.object(Depth::TopLevel)?)
+    }
+
+    fn object(&self, depth: Depth) -> ApiResult<Map<String, Value>> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request("Request body must be a JSON object"));
         }
         let value: Value = serde_json::from_slice(&self.body)
             .map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))?;
-        match camelize(value) {
+        let value = match (depth, value) {
+            (Depth::All, value) => camelize(value),
+            (Depth::TopLevel, Value::Object(map)) => Value::Object(camelize_keys(map, |v| v)),
+            (Depth::TopLevel, other) => other,
+        };
+        match value {
             Value::Object(map) => Ok(map),
             other => Err(ApiError::bad_request(format!(
                 "Request body must be a JSON object, got {}",
@@ -114,13 +146,18 @@ impl ApiRequest {
             ))),
         }
     }
+}
 
-    /// The body deserialized into `T` (camelCase or snake_case field names).
-    pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
-        let map = self.json_object()?;
-        serde_json::from_value(Value::Object(map))
-            .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
-    }
+/// How deep field names are turned into camelCase.
+#[derive(Clone, Copy)]
+enum Depth {
+    All,
+    TopLevel,
+}
+
+fn deserialize<T: DeserializeOwned>(map: Map<String, Value>) -> ApiResult<T> {
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -192,21 +229,31 @@ pub fn snake_to_camel(key: &str) -> String {
 
 fn camelize(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
-            let mut out = Map::with_capacity(map.len());
-            for (k, v) in map {
-                let key = snake_to_camel(&k);
-                // When both spellings are sent, the camelCase one wins.
-                if key != k && out.contains_key(&key) {
-                    continue;
-                }
-                out.insert(key, camelize(v));
-            }
-            Value::Object(out)
-        }
+        Value::Object(map) => Value::Object(camelize_keys(map, camelize)),
         Value::Array(items) => Value::Array(items.into_iter().map(camelize).collect()),
         other => other,
     }
+}
+
+/// The object's keys in camelCase, each value passed through `inner`.
+fn camelize_keys(map: Map<String, Value>, inner: fn(Value) -> Value) -> Map<String, Value> {
+    let mut out = Map::with_capacity(map.len());
+    for (k, v) in map {
+        let key = snake_to_camel(&k);
+        // When both spellings are sent, the camelCase one wins.
+        if key != k && out.contains_key(&key) {
+            continue;
+        }
+        out.insert(key, inner(v));
+    }
+    out
+}
+
+/// What a `?limit=` over the maximum gets.
+#[derive(Clone, Copy)]
+enum Over {
+    Max,
+    Refused,
 }
 
 /// A JSON response.

@@ -3,21 +3,17 @@
 //! times RFC 3339 (stored in our UTC form), priority from the closed list.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::model::{MedItem, Priority};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::present;
 use crate::store;
 
 const MAX_TEXT: usize = 500;
 const MAX_SCHEDULE_TIMES: usize = 48;
 const MAX_SCHEDULE_TIME_LEN: usize = 32;
-
-/// Tells `"end": null` (clear it) from an absent `end` (leave it).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

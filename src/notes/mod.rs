@@ -10,7 +10,6 @@
 //! `?includeDeleted=1`; a deleted note cannot be edited or given files.
 
 pub mod model;
-mod writes;
 
 use std::collections::HashMap;
 
@@ -25,12 +24,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::input::{key_text, required};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
+use crate::patients::bump::bump_patient;
 use crate::patients::{self, PatientItem};
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
 use crate::store::{self, tx, Filter, Item, Query};
 pub use model::{Category, NoteItem};
-use writes::bump_patient;
 
 use crate::router::Route;
 

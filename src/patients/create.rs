@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::change::UNAUDITED;
-use super::fields::{EpisodeFields, PersonFields};
+use super::fields::{EpisodeFields, PersonFields, SchedulingFields};
 use super::model::{MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
 use crate::audit::Audit;
 use crate::clock;
@@ -22,6 +22,9 @@ use crate::timeline::{NewRow, TimelineRow};
 struct CreateBody {
     #[serde(flatten)]
     person: PersonFields,
+    /// Scheduling fields may come at the top level or in `registration`.
+    #[serde(flatten)]
+    scheduling: SchedulingFields,
     registration: Option<RegistrationBody>,
 }
 
@@ -69,6 +72,7 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         ..Default::default()
     };
     body.person.apply(&mut patient)?;
+    body.scheduling.apply(&mut patient)?;
     reg.episode.apply(&mut patient)?;
     let row = TimelineRow::open(NewRow {
         uid: &uid,

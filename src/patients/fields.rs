@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::model::{lenient_u32, EmergencyContact, PatientItem};
 use crate::error::{ApiError, ApiResult};
-use crate::http::input::{clean, key_text, required};
+use crate::http::input::{clean, key_text, present, required};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,6 +31,100 @@ pub struct EpisodeFields {
     pub is_urgent: Option<bool>,
     pub urgent_reason: Option<String>,
     pub urgent_until: Option<String>,
+    #[serde(flatten)]
+    pub scheduling: SchedulingFields,
+}
+
+/// Theatre and surgery details, and the government share. `null` or an
+/// empty string clears a field; a field not sent is left as it is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulingFields {
+    #[serde(default, deserialize_with = "present")]
+    pub room_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub procedure_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub tid_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub tid_status: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub surgery_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub surgery_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub gov_share: Option<Option<bool>>,
+}
+
+/// Free-text scheduling fields stop here.
+const MAX_SCHEDULING_TEXT: usize = 200;
+
+impl SchedulingFields {
+    pub fn is_empty(&self) -> bool {
+        self.room_number.is_none()
+            && self.procedure_name.is_none()
+            && self.tid_number.is_none()
+            && self.tid_status.is_none()
+            && self.surgery_code.is_none()
+            && self.surgery_date.is_none()
+            && self.gov_share.is_none()
+    }
+
+    /// The fields sent, checked, onto `p`.
+    pub fn apply(&self, p: &mut PatientItem) -> ApiResult<()> {
+        let texts = [
+            (&self.room_number, &mut p.room_number, "roomNumber"),
+            (&self.procedure_name, &mut p.procedure_name, "procedureName"),
+            (&self.tid_number, &mut p.tid_number, "tidNumber"),
+            (&self.surgery_code, &mut p.surgery_code, "surgeryCode"),
+        ];
+        for (input, field, name) in texts {
+            if let Some(value) = input {
+                *field = bounded(value, name)?;
+            }
+        }
+        if let Some(value) = &self.tid_status {
+            p.tid_status = bounded(value, "tidStatus")?
+                .map(|s| s.to_ascii_lowercase())
+                .map(|s| match s.as_str() {
+                    "pending" | "done" => Ok(s),
+                    _ => Err(ApiError::bad_request("tidStatus must be pending or done")),
+                })
+                .transpose()?;
+        }
+        if let Some(value) = &self.surgery_date {
+            p.surgery_date = bounded(value, "surgeryDate")?
+                .map(|d| {
+                    let is_date = chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").is_ok();
+                    if is_date || chrono::DateTime::parse_from_rfc3339(&d).is_ok() {
+                        Ok(d)
+                    } else {
+                        Err(ApiError::bad_request(
+                            "surgeryDate must be a date (YYYY-MM-DD) or an RFC 3339 time",
+                        ))
+                    }
+                })
+                .transpose()?;
+        }
+        if let Some(share) = self.gov_share {
+            p.gov_share = share.unwrap_or(false);
+        }
+        Ok(())
+    }
+}
+
+/// Trimmed text, `None` when empty, at most [`MAX_SCHEDULING_TEXT`] bytes.
+fn bounded(value: &Option<String>, field: &str) -> ApiResult<Option<String>> {
+    let value = clean(value);
+    if value
+        .as_ref()
+        .is_some_and(|v| v.len() > MAX_SCHEDULING_TEXT)
+    {
+        return Err(ApiError::bad_request(format!(
+            "{field} is longer than {MAX_SCHEDULING_TEXT} characters"
+        )));
+    }
+    Ok(value)
 }
 
 impl PersonFields {
@@ -71,6 +165,7 @@ impl EpisodeFields {
             && self.is_urgent.is_none()
             && self.urgent_reason.is_none()
             && self.urgent_until.is_none()
+            && self.scheduling.is_empty()
     }
 
     pub fn apply(&self, p: &mut PatientItem) -> ApiResult<()> {
@@ -108,6 +203,7 @@ impl EpisodeFields {
         if let Some(u) = self.is_urgent {
             p.is_urgent = u;
         }
+        self.scheduling.apply(p)?;
         p.sync_index_keys();
         Ok(())
     }

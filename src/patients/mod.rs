@@ -1,6 +1,7 @@
 //! Patients: the `META_LATEST` item, MRN pointers, and resolution of `{id}`
 //! (UID or MRN) used by every patient-scoped route.
 
+pub mod bump;
 pub mod change;
 pub mod create;
 pub mod fields;
@@ -10,6 +11,7 @@ pub mod model;
 pub mod read;
 pub mod registration;
 pub mod resolve;
+pub mod share;
 pub mod state;
 pub mod update;
 
@@ -45,6 +47,9 @@ pub const ROUTES: &[Route] = &[
     }),
     Route::staff("PATCH /patients/{id}/mrn-overwrite", |c, r, p| {
         Box::pin(registration::overwrite(c, p.get("id"), r))
+    }),
+    Route::staff("PATCH /patients/{id}/documents/gov-share", |c, r, p| {
+        Box::pin(share::gov_share(c, p.get("id"), r))
     }),
     Route::staff("GET /patients/{id}/timeline", |c, r, p| {
         Box::pin(history::timeline(c, p.get("id"), r))

@@ -139,6 +139,23 @@ pub struct PatientItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgent_until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid_number: Option<String>,
+    /// `pending` or `done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surgery_code: Option<String>,
+    /// A date (`YYYY-MM-DD`) or an RFC 3339 time, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surgery_date: Option<String>,
+    /// A read-only government reviewer may see this patient.
+    #[serde(default)]
+    pub gov_share: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_reg_mrn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_scheme: Option<String>,

@@ -144,13 +144,12 @@ impl Query {
             .collect()
     }
 
-    /// One Query call from `start`, reading at most `limit` items.
-    async fn read(
+    /// The Query request of this query, from `start`.
+    fn request(
         &self,
         ctx: &Context,
-        limit: Option<usize>,
         start: Option<Item>,
-    ) -> ApiResult<(Vec<Item>, Option<Item>)> {
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         let mut names = HashMap::from([("#h".to_string(), self.hash_name().to_string())]);
         let mut values = HashMap::from([(":h".to_string(), s(self.hash.as_str()))]);
         let mut condition = "#h = :h".to_string();
@@ -163,8 +162,7 @@ impl Query {
             names.extend(filter.names.clone());
             values.extend(filter.values.clone());
         }
-        let out = ctx
-            .ddb
+        ctx.ddb
             .query()
             .table_name(ctx.table())
             .set_index_name(self.index.map(|i| i.name.to_string()))
@@ -173,14 +171,43 @@ impl Query {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(!self.newest_first)
-            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
             // Index reads are eventually consistent by nature.
             .consistent_read(self.index.is_none())
             .set_exclusive_start_key(start)
+    }
+
+    /// One Query call from `start`, reading at most `limit` items.
+    async fn read(
+        &self,
+        ctx: &Context,
+        limit: Option<usize>,
+        start: Option<Item>,
+    ) -> ApiResult<(Vec<Item>, Option<Item>)> {
+        let out = self
+            .request(ctx, start)
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
             .send()
             .await?;
         let next = out.last_evaluated_key.filter(|k| !k.is_empty());
         Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// How many items match, counted by DynamoDB (no item leaves the table).
+    pub async fn count(&self, ctx: &Context) -> ApiResult<u64> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .request(ctx, start.take())
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .send()
+                .await?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(last) => start = Some(last),
+                None => return Ok(total),
+            }
+        }
     }
 
     /// One page of at most `limit` items, resuming after `cursor`.

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod checklists;
+mod discharge;
 mod doctors;
 mod documents;
 mod events;

@@ -1,6 +1,7 @@
-//! The patient's `update_counter` / `last_updated` bump that every note
-//! write carries in its transaction, so the note change and the bump succeed
-//! or fail together. DynamoDB cancels a transaction that overlaps another
+//! The patient's `update_counter` / `last_updated` bump that a write to a
+//! patient's note or discharge summary carries in its transaction, so a
+//! client polling the patient sees the change, and the change and the bump
+//! succeed or fail together. DynamoDB cancels a transaction that overlaps another
 //! one on the same item (two notes of one patient written at once both touch
 //! the patient); the SDK retries those (see `store::ConflictRetry`).
 
@@ -13,7 +14,7 @@ use crate::keys;
 use crate::store;
 
 /// `SET update_counter += 1, last_updated` on the patient, inside a note write.
-pub(super) fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Update> {
+pub fn bump_patient(table: &str, uid: &str, now: &str) -> ApiResult<Update> {
     Update::builder()
         .table_name(table)
         .set_key(Some(store::key(keys::patient_pk(uid), keys::META_SK)))
