@@ -8,11 +8,11 @@
 
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::ApiRequest;
+use crate::http::{view_json, ApiRequest};
 use crate::store::{self, tx};
 use crate::{clock, keys};
 
@@ -166,24 +166,106 @@ impl Audit {
     }
 }
 
-/// An entry as the ledger listing shows it.
-pub(crate) fn to_json(a: &AuditItem) -> Value {
-    json!({
-        "id": a.sk.strip_prefix(keys::AUDIT_PREFIX).unwrap_or(&a.sk),
-        "at": a.at,
-        "actor": a.actor,
-        "action": a.action,
-        "requestId": a.request_id,
-        "keys": a.keys,
-        "fields": a.fields,
-        "target": a.target,
-    })
+/// An entry as the ledger listing shows it: its id without the key prefix.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuditView<'a> {
+    id: &'a str,
+    at: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    request_id: &'a str,
+    keys: &'a [String],
+    fields: &'a [String],
+    target: Option<&'a str>,
+}
+
+impl AuditItem {
+    pub(crate) fn view(&self) -> AuditView<'_> {
+        AuditView {
+            id: self.sk.strip_prefix(keys::AUDIT_PREFIX).unwrap_or(&self.sk),
+            at: &self.at,
+            actor: &self.actor,
+            action: &self.action,
+            request_id: &self.request_id,
+            keys: &self.keys,
+            fields: &self.fields,
+            target: self.target.as_deref(),
+        }
+    }
+
+    /// An entry as the ledger listing shows it.
+    pub(crate) fn to_json(&self) -> Value {
+        view_json(&self.view())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
+    use serde_json::json;
+
+    fn full_entry() -> AuditItem {
+        AuditItem {
+            pk: "AUDIT#u1".into(),
+            sk: "AT#0190f5c0-0000-7000-8000-0000000000aa".into(),
+            patient_uid: "u1".into(),
+            action: "documents.attach".into(),
+            actor: "dr-1".into(),
+            request_id: "req-1".into(),
+            at: "2025-01-01T00:00:00.000Z".into(),
+            keys: vec!["patients/u1/optimized/docs/lab/a.jpg".into()],
+            fields: vec!["caption".into(), "stamp".into()],
+            target: Some("lab_reports".into()),
+        }
+    }
+
+    /// Without keys, fields or target, and under a key without the prefix.
+    fn legacy_entry() -> AuditItem {
+        let item = store::to_item(&json!({
+            "PK": "AUDIT#u1", "SK": "legacy-1", "patient_uid": "u1",
+            "action": "patient.read", "actor": "anonymous", "request_id": "req-0",
+            "at": "2024-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        store::from_item(item).unwrap()
+    }
+
+    #[test]
+    fn a_ledger_entry_answers_its_id_without_the_key_prefix() {
+        assert_eq!(
+            full_entry().to_json(),
+            json!({
+                "action": "documents.attach",
+                "actor": "dr-1",
+                "at": "2025-01-01T00:00:00.000Z",
+                "fields": ["caption", "stamp"],
+                "id": "0190f5c0-0000-7000-8000-0000000000aa",
+                "keys": ["patients/u1/optimized/docs/lab/a.jpg"],
+                "requestId": "req-1",
+                "target": "lab_reports"
+            })
+        );
+    }
+
+    #[test]
+    fn an_entry_without_keys_fields_or_target_answers_empty_lists_and_null() {
+        // And a key without the prefix is the id as it is
+        assert_eq!(
+            legacy_entry().to_json(),
+            json!({
+                "action": "patient.read",
+                "actor": "anonymous",
+                "at": "2024-01-01T00:00:00.000Z",
+                "fields": [],
+                "id": "legacy-1",
+                "keys": [],
+                "requestId": "req-0",
+                "target": null
+            })
+        );
+    }
 
     #[test]
     fn uids_are_told_from_mrns_by_shape() {

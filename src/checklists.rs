@@ -13,7 +13,7 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::key_text;
-use crate::http::{ApiRequest, Reply};
+use crate::http::{view_json, ApiRequest, Reply};
 use crate::keys;
 use crate::store::{self, tx, Item, Query, Refused};
 
@@ -58,13 +58,31 @@ struct RuleItem {
     rule: Rule,
 }
 
+/// A checklist rule as answered: every key, null where absent.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleView<'a> {
+    from: &'a str,
+    to: &'a str,
+    in_required: &'a [String],
+    out_required: &'a [String],
+    updated_at: Option<&'a str>,
+}
+
 impl Rule {
+    /// The rule as answered: its states as `from` and `to`.
+    pub fn view(&self) -> RuleView<'_> {
+        RuleView {
+            from: &self.from_state,
+            to: &self.to_state,
+            in_required: &self.in_required,
+            out_required: &self.out_required,
+            updated_at: self.updated_at.as_deref(),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({
-            "from": self.from_state, "to": self.to_state,
-            "inRequired": self.in_required, "outRequired": self.out_required,
-            "updatedAt": self.updated_at,
-        })
+        view_json(&self.view())
     }
 
     /// Items of each list not in the matching done list: (missing in, missing out).
@@ -248,6 +266,40 @@ mod tests {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
     use std::collections::HashMap;
+
+    fn full_rule() -> Rule {
+        Rule {
+            from_state: "preop".into(),
+            to_state: "intraop".into(),
+            in_required: vec!["consent".into(), "fasting".into()],
+            out_required: vec!["handover".into()],
+            updated_at: Some("2025-01-01T00:00:00.000Z".into()),
+        }
+    }
+
+    #[test]
+    fn a_rule_answers_from_to_and_both_lists() {
+        assert_eq!(
+            full_rule().to_json(),
+            json!({
+                "from": "preop",
+                "inRequired": ["consent", "fasting"],
+                "outRequired": ["handover"],
+                "to": "intraop",
+                "updatedAt": "2025-01-01T00:00:00.000Z"
+            })
+        );
+        assert_eq!(
+            Rule::default().to_json(),
+            json!({
+                "from": "",
+                "inRequired": [],
+                "outRequired": [],
+                "to": "",
+                "updatedAt": null
+            })
+        );
+    }
 
     fn summary_attribute(rule: &Rule) -> ApiResult<HashMap<String, AttributeValue>> {
         Ok(HashMap::from([(

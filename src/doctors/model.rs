@@ -3,10 +3,13 @@
 //! from role, department and the deleted flag, and absent otherwise (the
 //! index is sparse, so a deleted doctor simply drops out of it).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 use crate::error::ApiResult;
+use crate::http::view_json;
 use crate::keys;
 use crate::store::{self, Item};
 
@@ -40,7 +43,7 @@ pub struct DoctorItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contact_info: Option<serde_json::Map<String, Value>>,
+    pub contact_info: Option<Map<String, Value>>,
     #[serde(default)]
     pub permissions: Vec<String>,
     #[serde(default)]
@@ -94,27 +97,163 @@ impl DoctorItem {
         };
     }
 
+    /// The Doctor of the contract.
+    pub fn view(&self) -> DoctorView<'_> {
+        DoctorView {
+            doctor_id: &self.user_id,
+            name: &self.name,
+            role: &self.role,
+            department: self.department.as_deref(),
+            avatar: self.avatar.as_deref(),
+            contact_info: self
+                .contact_info
+                .as_ref()
+                .map_or_else(|| Cow::Owned(Map::new()), Cow::Borrowed),
+            permissions: &self.permissions,
+            email: &self.email,
+            created_at: self.created_at.as_deref(),
+            updated_at: self.updated_at.as_deref(),
+            deleted: self.deleted,
+        }
+    }
+
     /// The Doctor JSON of the contract.
     pub fn to_json(&self) -> Value {
-        json!({
-            "doctorId": self.user_id,
-            "name": self.name,
-            "role": self.role,
-            "department": self.department,
-            "avatar": self.avatar,
-            "contactInfo": self.contact_info.clone().unwrap_or_default(),
-            "permissions": self.permissions,
-            "email": self.email,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "deleted": self.deleted,
-        })
+        view_json(&self.view())
     }
+}
+
+/// The Doctor of the contract: every key, null where absent; no contact
+/// info answers as an empty object.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorView<'a> {
+    doctor_id: &'a str,
+    name: &'a str,
+    role: &'a str,
+    department: Option<&'a str>,
+    avatar: Option<&'a str>,
+    contact_info: Cow<'a, Map<String, Value>>,
+    permissions: &'a [String],
+    email: &'a str,
+    created_at: Option<&'a str>,
+    updated_at: Option<&'a str>,
+    deleted: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn full_doctor() -> DoctorItem {
+        let mut d = DoctorItem::new("dr-1", "2025-01-01T00:00:00.000Z");
+        d.name = "Dr. Mehta".into();
+        d.department = Some("Cardiology".into());
+        d.avatar = Some("patients/none/avatar.jpg".into());
+        d.contact_info = serde_json::from_value(json!({
+            "phone": "+91-900", "pager": 42, "extra": {"desk": ["a", "b"]}, "fax": null
+        }))
+        .unwrap();
+        d.permissions = vec!["patients:write".into(), "admin".into()];
+        d.email = "mehta@example.org".into();
+        d.updated_at = Some("2025-01-02T00:00:00.000Z".into());
+        d.sync_index_keys();
+        d
+    }
+
+    fn legacy_doctor() -> DoctorItem {
+        let item = store::to_item(&json!({"PK": "USER#dr-9", "SK": "PROFILE"})).unwrap();
+        DoctorItem::from_item(item).unwrap()
+    }
+
+    #[test]
+    fn a_doctor_answers_the_contract_json() {
+        assert_eq!(
+            full_doctor().to_json(),
+            json!({
+                "avatar": "patients/none/avatar.jpg",
+                "contactInfo": {
+                    "extra": {
+                        "desk": ["a", "b"]
+                    },
+                    "fax": null,
+                    "pager": 42,
+                    "phone": "+91-900"
+                },
+                "createdAt": "2025-01-01T00:00:00.000Z",
+                "deleted": false,
+                "department": "Cardiology",
+                "doctorId": "dr-1",
+                "email": "mehta@example.org",
+                "name": "Dr. Mehta",
+                "permissions": ["patients:write", "admin"],
+                "role": "doctor",
+                "updatedAt": "2025-01-02T00:00:00.000Z"
+            })
+        );
+        let mut gone = full_doctor();
+        gone.deleted = true;
+        assert_eq!(
+            gone.to_json(),
+            json!({
+                "avatar": "patients/none/avatar.jpg",
+                "contactInfo": {
+                    "extra": {
+                        "desk": ["a", "b"]
+                    },
+                    "fax": null,
+                    "pager": 42,
+                    "phone": "+91-900"
+                },
+                "createdAt": "2025-01-01T00:00:00.000Z",
+                "deleted": true,
+                "department": "Cardiology",
+                "doctorId": "dr-1",
+                "email": "mehta@example.org",
+                "name": "Dr. Mehta",
+                "permissions": ["patients:write", "admin"],
+                "role": "doctor",
+                "updatedAt": "2025-01-02T00:00:00.000Z"
+            })
+        );
+    }
+
+    #[test]
+    fn an_old_doctor_answers_every_key_with_its_id_from_the_key() {
+        assert_eq!(
+            legacy_doctor().to_json(),
+            json!({
+                "avatar": null,
+                "contactInfo": {},
+                "createdAt": null,
+                "deleted": false,
+                "department": null,
+                "doctorId": "dr-9",
+                "email": "",
+                "name": "",
+                "permissions": [],
+                "role": "doctor",
+                "updatedAt": null
+            })
+        );
+        assert_eq!(
+            DoctorItem::default().to_json(),
+            json!({
+                "avatar": null,
+                "contactInfo": {},
+                "createdAt": null,
+                "deleted": false,
+                "department": null,
+                "doctorId": "",
+                "email": "",
+                "name": "",
+                "permissions": [],
+                "role": "",
+                "updatedAt": null
+            })
+        );
+    }
 
     #[test]
     fn only_active_doctors_with_a_department_are_listed() {

@@ -16,11 +16,12 @@ use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::patients;
 use crate::s3::keys::{self as s3_keys, Owner};
+use crate::s3::links;
 use crate::s3::objects::{self as s3_objects, ObjectInfo};
 use crate::store::{self, Refused};
 use crate::uploads::{intent_sk, UploadIntent};
 pub use category::Category;
-use record::{Change, DocEntry, DocumentsRecord, Stamp};
+use record::{Change, DocEntry, DocumentsRecord, Links, Stamp};
 
 use crate::router::Route;
 
@@ -71,7 +72,33 @@ async fn reply_json(
             .write(ctx, uid)
             .await?;
     }
-    record.to_json(ctx, uid).await
+    documents_json(ctx, uid, record).await
+}
+
+/// A link per attached key; none without a files bucket (the rest of the
+/// record still reads).
+async fn links_of(ctx: &Context, record: &DocumentsRecord) -> ApiResult<Links> {
+    let mut out = Links::new();
+    if ctx.settings.bucket.is_none() {
+        return Ok(out);
+    }
+    for key in record.keys() {
+        if !out.contains_key(key) {
+            out.insert(key.to_string(), links::link(ctx, key).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The Documents screen's JSON. Each entry carries a link that renders and
+/// expires (`cdnUrl`, and the same as `url`; see `links`).
+async fn documents_json(
+    ctx: &Context,
+    uid: &str,
+    record: &DocumentsRecord,
+) -> ApiResult<serde_json::Value> {
+    let links = links_of(ctx, record).await?;
+    Ok(record.to_json(uid, &links))
 }
 
 /// `GET .../documents`: the record with a link per entry. The ledger entry
@@ -88,7 +115,9 @@ pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
         .alongside(ctx, id, read)
         .await?;
     let record = record.unwrap_or_else(|| DocumentsRecord::empty(patient.uid()));
-    Ok(Reply::ok(record.to_json(ctx, patient.uid()).await?))
+    Ok(Reply::ok(
+        documents_json(ctx, patient.uid(), &record).await?,
+    ))
 }
 
 pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
@@ -108,7 +137,7 @@ pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     fresh.version = 1;
     match store::put_new(ctx, store::to_item(&fresh)?).await? {
         Ok(()) => Ok(Reply::created(
-            json!({"message": "created", "documents": fresh.to_json(ctx, uid).await?}),
+            json!({"message": "created", "documents": documents_json(ctx, uid, &fresh).await?}),
         )),
         Err(Refused::Condition(_)) => {
             // Created by a concurrent request a moment ago.
@@ -299,6 +328,58 @@ pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record_with(keys: &[&str]) -> DocumentsRecord {
+        let mut record = DocumentsRecord::empty("u1");
+        for key in keys {
+            record.lab_reports.push(DocEntry {
+                key: key.to_string(),
+                ..Default::default()
+            });
+        }
+        record
+    }
+
+    #[tokio::test]
+    async fn each_attached_key_gets_one_link_when_a_bucket_is_configured() {
+        // Given a record with two lab reports
+        let keys = [
+            "patients/u1/optimized/docs/lab/a.jpg",
+            "patients/u1/optimized/docs/lab/b.jpg",
+        ];
+        let record = record_with(&keys);
+        // When the files bucket is configured, each key has a presigned link
+        let ctx = Context::offline_for_tests();
+        let links = links_of(&ctx, &record).await.unwrap();
+        assert_eq!(links.len(), 2);
+        for key in keys {
+            let link = &links[key];
+            assert!(link.contains(&format!("/hms-test/{key}?")), "{link}");
+            assert!(link.contains("X-Amz-Signature="), "{link}");
+        }
+        let json = record.to_json("u1", &links);
+        assert_eq!(json["labReports"][0]["cdnUrl"], json!(links[keys[0]]));
+        assert_eq!(json["labReports"][0]["url"], json!(links[keys[0]]));
+        assert_eq!(json["labReports"][1]["url"], json!(links[keys[1]]));
+    }
+
+    #[tokio::test]
+    async fn without_a_bucket_the_record_answers_with_null_links() {
+        let mut ctx = Context::offline_for_tests();
+        let mut settings = (*ctx.settings).clone();
+        settings.bucket = None;
+        ctx.settings = std::sync::Arc::new(settings);
+        let record = record_with(&["patients/u1/optimized/docs/lab/a.jpg"]);
+        assert!(links_of(&ctx, &record).await.unwrap().is_empty());
+        let json = documents_json(&ctx, "u1", &record).await.unwrap();
+        assert_eq!(json, record.to_json("u1", &Links::new()));
+        assert_eq!(json["labReports"][0]["cdnUrl"], serde_json::Value::Null);
+        assert_eq!(json["labReports"][0]["url"], serde_json::Value::Null);
+        assert_eq!(
+            json["labReports"][0]["key"],
+            "patients/u1/optimized/docs/lab/a.jpg"
+        );
+    }
 
     #[test]
     fn attach_keys_must_lie_in_the_category_folder() {

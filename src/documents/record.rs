@@ -3,10 +3,10 @@
 //! it read is still current, otherwise it re-reads and re-applies a bounded
 //! number of times before answering 409. No attach is ever lost silently.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use aws_sdk_dynamodb::types::Update;
 
@@ -15,8 +15,8 @@ use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::view_json;
 use crate::keys;
-use crate::s3::links;
 use crate::store::{self, tx, Item};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -130,36 +130,77 @@ impl DocumentsRecord {
             .flat_map(|c| self.list(c).iter().map(|e| e.key.as_str()))
     }
 
-    /// The Documents screen's JSON. Each entry carries a link that renders and
-    /// expires (`cdnUrl`, and the same as `url`; see `links`).
-    pub async fn to_json(&self, ctx: &Context, uid: &str) -> ApiResult<Value> {
-        let mut out = json!({
-            "uid": uid,
-            "patientId": uid,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "version": self.version,
-        });
-        for c in Category::ALL {
-            let mut entries = Vec::with_capacity(self.list(c).len());
-            for e in self.list(c) {
-                // Without a files bucket nothing can be linked (the rest of
-                // the record still reads).
-                let link = match ctx.settings.bucket {
-                    Some(_) => Some(links::link(ctx, &e.key).await?),
-                    None => None,
-                };
-                entries.push(json!({
-                    "key": e.key, "uploadedAt": e.uploaded_at, "uploadedBy": e.uploaded_by,
-                    "caption": e.caption, "mimeType": e.mime_type, "size": e.size,
-                    "stamp": e.stamp, "mrn": e.mrn, "scheme": e.scheme,
-                    "cdnUrl": link, "url": link,
-                }));
+    /// The Documents screen's record, each entry with its link from `links`
+    /// (key → link; a key without one answers null, as when no files bucket
+    /// is configured). The same link is both `cdnUrl` and `url`.
+    pub fn view<'a>(&'a self, uid: &'a str, links: &'a Links) -> DocumentsView<'a> {
+        let entry = |e: &'a DocEntry| {
+            let link = links.get(&e.key).map(String::as_str);
+            DocEntryView {
+                key: &e.key,
+                uploaded_at: &e.uploaded_at,
+                uploaded_by: e.uploaded_by.as_deref(),
+                caption: e.caption.as_deref(),
+                mime_type: e.mime_type.as_deref(),
+                size: e.size,
+                stamp: e.stamp.as_ref(),
+                mrn: e.mrn.as_deref(),
+                scheme: e.scheme.as_deref(),
+                cdn_url: link,
+                url: link,
             }
-            out[c.field()] = Value::Array(entries);
+        };
+        DocumentsView {
+            uid,
+            patient_id: uid,
+            created_at: self.created_at.as_deref(),
+            updated_at: self.updated_at.as_deref(),
+            version: self.version,
+            lists: Category::ALL
+                .into_iter()
+                .map(|c| (c.field(), self.list(c).iter().map(entry).collect()))
+                .collect(),
         }
-        Ok(out)
     }
+
+    /// The Documents screen's JSON (see `view`).
+    pub fn to_json(&self, uid: &str, links: &Links) -> Value {
+        view_json(&self.view(uid, links))
+    }
+}
+
+/// The link of each attached key that has one: key → link.
+pub type Links = HashMap<String, String>;
+
+/// The Documents screen's record: every key, null where absent, and one
+/// list per category under its response field name.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentsView<'a> {
+    uid: &'a str,
+    patient_id: &'a str,
+    created_at: Option<&'a str>,
+    updated_at: Option<&'a str>,
+    version: u64,
+    #[serde(flatten)]
+    lists: BTreeMap<&'static str, Vec<DocEntryView<'a>>>,
+}
+
+/// An entry as answered: its stored fields (null where absent) and its link.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocEntryView<'a> {
+    key: &'a str,
+    uploaded_at: &'a str,
+    uploaded_by: Option<&'a str>,
+    caption: Option<&'a str>,
+    mime_type: Option<&'a str>,
+    size: Option<i64>,
+    stamp: Option<&'a Stamp>,
+    mrn: Option<&'a str>,
+    scheme: Option<&'a str>,
+    cdn_url: Option<&'a str>,
+    url: Option<&'a str>,
 }
 
 /// What a change did to a category list.
@@ -347,6 +388,152 @@ pub fn detach_entry(list: &mut Vec<DocEntry>, key: &str) -> ApiResult<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    const LAB: &str = "patients/u1/optimized/docs/lab/cbc.jpg";
+    const PREOP: &str = "patients/u1/optimized/docs/preop/front.jpg";
+    const OT: &str = "patients/u1/originals/ot.pdf";
+
+    /// Three categories in use: a stamped lab report with every field, a
+    /// partly stamped photo, and an entry the ingest wrote with its key only.
+    fn full_record() -> DocumentsRecord {
+        let mut record = DocumentsRecord::empty("u1");
+        record.created_at = Some("2025-01-01T00:00:00.000Z".into());
+        record.updated_at = Some("2025-01-02T00:00:00.000Z".into());
+        record.version = 3;
+        record.lab_reports.push(DocEntry {
+            key: LAB.into(),
+            uploaded_at: "2025-01-01T00:00:00.000Z".into(),
+            uploaded_by: Some("dr-1".into()),
+            caption: Some("CBC".into()),
+            mime_type: Some("image/jpeg".into()),
+            size: Some(2048),
+            stamp: Some(Stamp {
+                label: "verified".into(),
+                stamped_at: Some("2025-01-01T00:00:01.000Z".into()),
+                stamped_by: Some("dr-2".into()),
+            }),
+            mrn: Some("M1".into()),
+            scheme: Some("GEN".into()),
+        });
+        record.preop_pics.push(DocEntry {
+            key: PREOP.into(),
+            uploaded_at: "2025-01-01T00:00:02.000Z".into(),
+            stamp: Some(Stamp {
+                label: "reviewed".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        record.ot_notes.push(DocEntry {
+            key: OT.into(),
+            ..Default::default()
+        });
+        record
+    }
+
+    /// The record's JSON, with `link(key)` as each entry's link.
+    fn expected(link: &dyn Fn(&str) -> Value) -> Value {
+        json!({
+            "createdAt": "2025-01-01T00:00:00.000Z",
+            "dischargePics": [],
+            "intraopPics": [],
+            "labReports": [
+                {
+                    "caption": "CBC",
+                    "cdnUrl": link(LAB),
+                    "key": LAB,
+                    "mimeType": "image/jpeg",
+                    "mrn": "M1",
+                    "scheme": "GEN",
+                    "size": 2048,
+                    "stamp": {
+                        "label": "verified",
+                        "stampedAt": "2025-01-01T00:00:01.000Z",
+                        "stampedBy": "dr-2"
+                    },
+                    "uploadedAt": "2025-01-01T00:00:00.000Z",
+                    "uploadedBy": "dr-1",
+                    "url": link(LAB)
+                }
+            ],
+            "otNotes": [
+                {
+                    "caption": null,
+                    "cdnUrl": link(OT),
+                    "key": OT,
+                    "mimeType": null,
+                    "mrn": null,
+                    "scheme": null,
+                    "size": null,
+                    "stamp": null,
+                    "uploadedAt": "",
+                    "uploadedBy": null,
+                    "url": link(OT)
+                }
+            ],
+            "patientId": "u1",
+            "postopPics": [],
+            "preopPics": [
+                {
+                    "caption": null,
+                    "cdnUrl": link(PREOP),
+                    "key": PREOP,
+                    "mimeType": null,
+                    "mrn": null,
+                    "scheme": null,
+                    "size": null,
+                    "stamp": {
+                        "label": "reviewed"
+                    },
+                    "uploadedAt": "2025-01-01T00:00:02.000Z",
+                    "uploadedBy": null,
+                    "url": link(PREOP)
+                }
+            ],
+            "radiology": [],
+            "uid": "u1",
+            "updatedAt": "2025-01-02T00:00:00.000Z",
+            "version": 3
+        })
+    }
+
+    #[test]
+    fn the_record_answers_every_key_and_one_link_per_entry_in_both_fields() {
+        // Given a link for each attached key
+        let links: Links = [LAB, PREOP, OT]
+            .into_iter()
+            .map(|key| (key.to_string(), format!("https://cdn.example/{key}?sig=1")))
+            .collect();
+        // Then each entry carries its own, as cdnUrl and url
+        assert_eq!(
+            full_record().to_json("u1", &links),
+            expected(&|key| json!(format!("https://cdn.example/{key}?sig=1")))
+        );
+        // And without links (no files bucket) every link is null
+        assert_eq!(
+            full_record().to_json("u1", &Links::new()),
+            expected(&|_| Value::Null)
+        );
+        // And an empty record still lists every category
+        assert_eq!(
+            DocumentsRecord::empty("u7").to_json("u7", &Links::new()),
+            json!({
+                "createdAt": null,
+                "dischargePics": [],
+                "intraopPics": [],
+                "labReports": [],
+                "otNotes": [],
+                "patientId": "u7",
+                "postopPics": [],
+                "preopPics": [],
+                "radiology": [],
+                "uid": "u7",
+                "updatedAt": null,
+                "version": 0
+            })
+        );
+    }
 
     fn entry(key: &str, at: &str) -> DocEntry {
         DocEntry {

@@ -10,6 +10,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
@@ -265,6 +266,14 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     resp
+}
+
+/// The JSON of a response view (an item's `view()`). Views hold strings,
+/// numbers, booleans, lists, JSON values and string-keyed maps, which always
+/// serialize: `serde_json` fails only on a map with non-string keys or a
+/// `Serialize` impl that errors, and views have neither.
+pub fn view_json(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).expect("a response view always serializes to JSON")
 }
 
 /// What a route returns: a status, a JSON body and optional extra headers.

@@ -4,8 +4,9 @@
 //! are recovered from the keys, so old notes answer like new ones.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::http::view_json;
 use crate::keys;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,27 +78,132 @@ impl NoteItem {
         keys::stored_or_key_id(&self.patient_uid, &self.pk, keys::PATIENT_PREFIX)
     }
 
+    /// The Note of the contract.
+    pub fn view(&self) -> NoteView<'_> {
+        NoteView {
+            note_id: self.note_id(),
+            patient_id: self.patient_id(),
+            author_id: self.author_id.as_deref(),
+            mrn: self.mrn.as_deref(),
+            scheme: self.scheme.as_deref(),
+            category: self.category.as_deref(),
+            content: self.content.as_deref(),
+            files: &self.files,
+            created_at: self.created_at.as_deref(),
+            updated_at: self.updated_at.as_deref(),
+            deleted: self.deleted,
+        }
+    }
+
     /// The Note JSON of the contract.
     pub fn to_json(&self) -> Value {
-        json!({
-            "noteId": self.note_id(),
-            "patientId": self.patient_id(),
-            "authorId": self.author_id,
-            "mrn": self.mrn,
-            "scheme": self.scheme,
-            "category": self.category,
-            "content": self.content,
-            "files": self.files,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "deleted": self.deleted,
-        })
+        view_json(&self.view())
     }
+}
+
+/// The Note of the contract: every key, null where absent.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteView<'a> {
+    note_id: &'a str,
+    patient_id: &'a str,
+    author_id: Option<&'a str>,
+    mrn: Option<&'a str>,
+    scheme: Option<&'a str>,
+    category: Option<&'a str>,
+    content: Option<&'a str>,
+    files: &'a [String],
+    created_at: Option<&'a str>,
+    updated_at: Option<&'a str>,
+    deleted: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn full_note() -> NoteItem {
+        NoteItem {
+            pk: "PATIENT#u1".into(),
+            sk: "NOTE#n1".into(),
+            note_id: "n1".into(),
+            patient_uid: "u1".into(),
+            author_id: Some("dr-1".into()),
+            category: Some("doctorNote".into()),
+            content: Some("Stable overnight.".into()),
+            files: vec!["patients/u1/optimized/notes/a.jpg".into()],
+            deleted: true,
+            mrn: Some("M1".into()),
+            scheme: Some("GEN".into()),
+            created_at: Some("2025-01-01T00:00:00.000Z".into()),
+            updated_at: Some("2025-01-02T00:00:00.000Z".into()),
+        }
+    }
+
+    fn legacy_note() -> NoteItem {
+        let item = crate::store::to_item(&json!({
+            "PK": "PATIENT#u1", "SK": "NOTE#n1", "content": "text"
+        }))
+        .unwrap();
+        crate::store::from_item(item).unwrap()
+    }
+
+    #[test]
+    fn a_note_answers_the_contract_json() {
+        assert_eq!(
+            full_note().to_json(),
+            json!({
+                "authorId": "dr-1",
+                "category": "doctorNote",
+                "content": "Stable overnight.",
+                "createdAt": "2025-01-01T00:00:00.000Z",
+                "deleted": true,
+                "files": ["patients/u1/optimized/notes/a.jpg"],
+                "mrn": "M1",
+                "noteId": "n1",
+                "patientId": "u1",
+                "scheme": "GEN",
+                "updatedAt": "2025-01-02T00:00:00.000Z"
+            })
+        );
+    }
+
+    #[test]
+    fn an_old_note_answers_every_key_with_ids_from_its_keys() {
+        assert_eq!(
+            legacy_note().to_json(),
+            json!({
+                "authorId": null,
+                "category": null,
+                "content": "text",
+                "createdAt": null,
+                "deleted": false,
+                "files": [],
+                "mrn": null,
+                "noteId": "n1",
+                "patientId": "u1",
+                "scheme": null,
+                "updatedAt": null
+            })
+        );
+        assert_eq!(
+            NoteItem::default().to_json(),
+            json!({
+                "authorId": null,
+                "category": null,
+                "content": null,
+                "createdAt": null,
+                "deleted": false,
+                "files": [],
+                "mrn": null,
+                "noteId": "",
+                "patientId": "",
+                "scheme": null,
+                "updatedAt": null
+            })
+        );
+    }
 
     #[test]
     fn categories_are_the_closed_list_of_the_contract() {

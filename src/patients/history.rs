@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::resolve;
-use crate::audit::{self, AuditItem};
+use crate::audit::AuditItem;
 use crate::context::Context;
 use crate::error::ApiResult;
 use crate::http::{ApiRequest, Reply};
@@ -44,7 +44,7 @@ pub async fn ledger(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     let items = page
         .items
         .into_iter()
-        .map(|item| store::from_item::<AuditItem>(item).map(|a| audit::to_json(&a)))
+        .map(|item| store::from_item::<AuditItem>(item).map(|a| a.to_json()))
         .collect::<ApiResult<Vec<Value>>>()?;
     Ok(Reply::items_page(items, page.next_cursor))
 }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::http::view_json;
 use crate::keys;
 
 pub const STATUS_ACTIVE: &str = "ACTIVE";
@@ -46,17 +47,58 @@ pub struct EmergencyContact {
     pub address: Option<Address>,
 }
 
+/// An address as answered: all six keys, null where absent.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressView<'a> {
+    line1: Option<&'a str>,
+    line2: Option<&'a str>,
+    city: Option<&'a str>,
+    state: Option<&'a str>,
+    postal_code: Option<&'a str>,
+    country: Option<&'a str>,
+}
+
+impl Address {
+    pub fn view(&self) -> AddressView<'_> {
+        AddressView {
+            line1: self.line1.as_deref(),
+            line2: self.line2.as_deref(),
+            city: self.city.as_deref(),
+            state: self.state.as_deref(),
+            postal_code: self.postal_code.as_deref(),
+            country: self.country.as_deref(),
+        }
+    }
+}
+
+/// An emergency contact as answered: every key, null where absent, and an
+/// address object even when none is stored.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyContactView<'a> {
+    name: Option<&'a str>,
+    relationship: Option<&'a str>,
+    phone: Option<&'a str>,
+    alt_phone: Option<&'a str>,
+    email: Option<&'a str>,
+    address: AddressView<'a>,
+}
+
 impl EmergencyContact {
+    pub fn view(&self) -> EmergencyContactView<'_> {
+        EmergencyContactView {
+            name: self.name.as_deref(),
+            relationship: self.relationship.as_deref(),
+            phone: self.phone.as_deref(),
+            alt_phone: self.alt_phone.as_deref(),
+            email: self.email.as_deref(),
+            address: self.address.as_ref().map(Address::view).unwrap_or_default(),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
-        let a = self.address.clone().unwrap_or_default();
-        json!({
-            "name": self.name, "relationship": self.relationship, "phone": self.phone,
-            "altPhone": self.alt_phone, "email": self.email,
-            "address": {
-                "line1": a.line1, "line2": a.line2, "city": a.city, "state": a.state,
-                "postalCode": a.postal_code, "country": a.country,
-            },
-        })
+        view_json(&self.view())
     }
 }
 
@@ -67,6 +109,24 @@ pub struct MrnEntry {
     pub scheme: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
+}
+
+/// An MRN history entry as answered (`date` null when unknown).
+#[derive(Debug, Serialize)]
+pub struct MrnEntryView<'a> {
+    mrn: &'a str,
+    scheme: &'a str,
+    date: Option<&'a str>,
+}
+
+impl MrnEntry {
+    pub fn view(&self) -> MrnEntryView<'_> {
+        MrnEntryView {
+            mrn: &self.mrn,
+            scheme: &self.scheme,
+            date: self.date.as_deref(),
+        }
+    }
 }
 
 pub fn unknown_scheme() -> String {
@@ -222,35 +282,72 @@ impl PatientItem {
         self.lsi_cur_mrn = self.active_reg_mrn.as_deref().map(keys::current_mrn_lsi);
     }
 
+    /// The Patient of the contract.
+    pub fn view(&self) -> PatientView<'_> {
+        let mrn = self.active_reg_mrn.as_deref();
+        PatientView {
+            id: &self.patient_uid,
+            patient_id: &self.patient_uid,
+            mrn,
+            scheme: self.active_scheme.as_deref(),
+            latest_mrn: mrn,
+            mrn_history: self.mrn_history.iter().map(MrnEntry::view).collect(),
+            name: self.name.as_deref(),
+            age: self.age,
+            sex: self.sex.as_deref(),
+            emergency_contact: self.emergency_contact.as_ref().map(EmergencyContact::view),
+            department: self.department.as_deref(),
+            status: self.status.as_deref(),
+            pathway: self.pathway.as_deref(),
+            current_state: self.current_state.as_deref(),
+            diagnosis: self.diagnosis.as_deref(),
+            comorbidities: &self.comorbidities,
+            assigned_doctor: self.assigned_doctor.as_deref(),
+            assigned_doctor_id: self.assigned_doctor_id.as_deref(),
+            files_url: self.files_url.as_deref(),
+            is_urgent: self.is_urgent,
+            urgent_reason: self.urgent_reason.as_deref(),
+            urgent_until: self.urgent_until.as_deref(),
+            update_counter: self.update_counter,
+            last_updated: self.last_updated.as_deref(),
+        }
+    }
+
     /// The Patient JSON of the contract.
     pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.patient_uid,
-            "patientId": self.patient_uid,
-            "mrn": self.active_reg_mrn,
-            "scheme": self.active_scheme,
-            "latestMrn": self.active_reg_mrn,
-            "mrnHistory": self.mrn_history.iter().map(|e| json!({"mrn": e.mrn, "scheme": e.scheme, "date": e.date})).collect::<Vec<_>>(),
-            "name": self.name,
-            "age": self.age,
-            "sex": self.sex,
-            "emergencyContact": self.emergency_contact.as_ref().map(EmergencyContact::to_json),
-            "department": self.department,
-            "status": self.status,
-            "pathway": self.pathway,
-            "currentState": self.current_state,
-            "diagnosis": self.diagnosis,
-            "comorbidities": self.comorbidities,
-            "assignedDoctor": self.assigned_doctor,
-            "assignedDoctorId": self.assigned_doctor_id,
-            "filesUrl": self.files_url,
-            "isUrgent": self.is_urgent,
-            "urgentReason": self.urgent_reason,
-            "urgentUntil": self.urgent_until,
-            "updateCounter": self.update_counter,
-            "lastUpdated": self.last_updated,
-        })
+        view_json(&self.view())
     }
+}
+
+/// The Patient of the contract: every key, null where absent. `id` and
+/// `patientId` are both the UID; `mrn` and `latestMrn` both the active MRN.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientView<'a> {
+    id: &'a str,
+    patient_id: &'a str,
+    mrn: Option<&'a str>,
+    scheme: Option<&'a str>,
+    latest_mrn: Option<&'a str>,
+    mrn_history: Vec<MrnEntryView<'a>>,
+    name: Option<&'a str>,
+    age: Option<u32>,
+    sex: Option<&'a str>,
+    emergency_contact: Option<EmergencyContactView<'a>>,
+    department: Option<&'a str>,
+    status: Option<&'a str>,
+    pathway: Option<&'a str>,
+    current_state: Option<&'a str>,
+    diagnosis: Option<&'a str>,
+    comorbidities: &'a [String],
+    assigned_doctor: Option<&'a str>,
+    assigned_doctor_id: Option<&'a str>,
+    files_url: Option<&'a str>,
+    is_urgent: bool,
+    urgent_reason: Option<&'a str>,
+    urgent_until: Option<&'a str>,
+    update_counter: u64,
+    last_updated: Option<&'a str>,
 }
 
 /// `MRN#{mrn}` / `MRN`: which patient an MRN belongs to.
@@ -287,6 +384,265 @@ impl MrnPointer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn full_contact() -> EmergencyContact {
+        EmergencyContact {
+            name: Some("Asha Rao".into()),
+            relationship: Some("sister".into()),
+            phone: Some("+91-900".into()),
+            alt_phone: Some("+91-901".into()),
+            email: Some("asha@example.org".into()),
+            address: Some(Address {
+                line1: Some("1 Main St".into()),
+                line2: Some("Flat 2".into()),
+                city: Some("Pune".into()),
+                state: Some("MH".into()),
+                postal_code: Some("411001".into()),
+                country: Some("IN".into()),
+            }),
+        }
+    }
+
+    fn full_patient() -> PatientItem {
+        let mut p = PatientItem {
+            pk: "PATIENT#u1".into(),
+            sk: keys::META_SK.into(),
+            patient_uid: "u1".into(),
+            name: Some("Ravi Kumar".into()),
+            age: Some(54),
+            sex: Some("M".into()),
+            emergency_contact: Some(full_contact()),
+            department: Some("Surgery".into()),
+            status: Some("ACTIVE".into()),
+            pathway: Some("surgical".into()),
+            current_state: Some("preop".into()),
+            diagnosis: Some("Cholelithiasis".into()),
+            comorbidities: vec!["diabetes".into(), "hypertension".into()],
+            assigned_doctor: Some("Dr. Mehta".into()),
+            assigned_doctor_id: Some("dr-1".into()),
+            files_url: Some("https://files.example/u1".into()),
+            is_urgent: true,
+            urgent_reason: Some("sepsis risk".into()),
+            urgent_until: Some("2025-01-03T00:00:00.000Z".into()),
+            active_reg_mrn: Some("M2".into()),
+            active_scheme: Some("ASP".into()),
+            mrn_history: vec![
+                MrnEntry {
+                    mrn: "M1".into(),
+                    scheme: "GEN".into(),
+                    date: Some("2024-12-01T00:00:00.000Z".into()),
+                },
+                MrnEntry {
+                    mrn: "M2".into(),
+                    scheme: "ASP".into(),
+                    date: None,
+                },
+            ],
+            state_dates: BTreeMap::from([("preop".into(), "2025-01-01".into())]),
+            timeline_open_sk: Some("TL#2025-01-01#preop".into()),
+            update_counter: 7,
+            created_at: Some("2024-12-01T00:00:00.000Z".into()),
+            updated_at: Some("2025-01-01T00:00:00.000Z".into()),
+            last_updated: Some("2025-01-01T00:00:00.001Z".into()),
+            ..Default::default()
+        };
+        p.sync_index_keys();
+        p
+    }
+
+    /// As an earlier version stored it: no address, an MRN without scheme or date.
+    fn legacy_patient() -> PatientItem {
+        let item = crate::store::to_item(&json!({
+            "PK": "PATIENT#u2", "SK": "META_LATEST", "patient_uid": "u2",
+            "age": "41",
+            "emergency_contact": {"name": "Kiran"},
+            "mrn_history": [{"mrn": "M0"}],
+        }))
+        .unwrap();
+        crate::store::from_item(item).unwrap()
+    }
+
+    #[test]
+    fn an_emergency_contact_answers_every_key_and_a_full_address() {
+        assert_eq!(
+            full_contact().to_json(),
+            json!({
+                "address": {
+                    "city": "Pune",
+                    "country": "IN",
+                    "line1": "1 Main St",
+                    "line2": "Flat 2",
+                    "postalCode": "411001",
+                    "state": "MH"
+                },
+                "altPhone": "+91-901",
+                "email": "asha@example.org",
+                "name": "Asha Rao",
+                "phone": "+91-900",
+                "relationship": "sister"
+            })
+        );
+        // Absent values are nulls, and the address object is always there
+        assert_eq!(
+            EmergencyContact::default().to_json(),
+            json!({
+                "address": {
+                    "city": null,
+                    "country": null,
+                    "line1": null,
+                    "line2": null,
+                    "postalCode": null,
+                    "state": null
+                },
+                "altPhone": null,
+                "email": null,
+                "name": null,
+                "phone": null,
+                "relationship": null
+            })
+        );
+    }
+
+    #[test]
+    fn a_patient_answers_the_contract_json() {
+        assert_eq!(
+            full_patient().to_json(),
+            json!({
+                "age": 54,
+                "assignedDoctor": "Dr. Mehta",
+                "assignedDoctorId": "dr-1",
+                "comorbidities": ["diabetes", "hypertension"],
+                "currentState": "preop",
+                "department": "Surgery",
+                "diagnosis": "Cholelithiasis",
+                "emergencyContact": {
+                    "address": {
+                        "city": "Pune",
+                        "country": "IN",
+                        "line1": "1 Main St",
+                        "line2": "Flat 2",
+                        "postalCode": "411001",
+                        "state": "MH"
+                    },
+                    "altPhone": "+91-901",
+                    "email": "asha@example.org",
+                    "name": "Asha Rao",
+                    "phone": "+91-900",
+                    "relationship": "sister"
+                },
+                "filesUrl": "https://files.example/u1",
+                "id": "u1",
+                "isUrgent": true,
+                "lastUpdated": "2025-01-01T00:00:00.001Z",
+                "latestMrn": "M2",
+                "mrn": "M2",
+                "mrnHistory": [
+                    {
+                        "date": "2024-12-01T00:00:00.000Z",
+                        "mrn": "M1",
+                        "scheme": "GEN"
+                    },
+                    {
+                        "date": null,
+                        "mrn": "M2",
+                        "scheme": "ASP"
+                    }
+                ],
+                "name": "Ravi Kumar",
+                "pathway": "surgical",
+                "patientId": "u1",
+                "scheme": "ASP",
+                "sex": "M",
+                "status": "ACTIVE",
+                "updateCounter": 7,
+                "urgentReason": "sepsis risk",
+                "urgentUntil": "2025-01-03T00:00:00.000Z"
+            })
+        );
+    }
+
+    #[test]
+    fn an_old_patient_answers_nulls_defaults_and_a_full_contact_shape() {
+        assert_eq!(
+            legacy_patient().to_json(),
+            json!({
+                "age": 41,
+                "assignedDoctor": null,
+                "assignedDoctorId": null,
+                "comorbidities": [],
+                "currentState": null,
+                "department": null,
+                "diagnosis": null,
+                "emergencyContact": {
+                    "address": {
+                        "city": null,
+                        "country": null,
+                        "line1": null,
+                        "line2": null,
+                        "postalCode": null,
+                        "state": null
+                    },
+                    "altPhone": null,
+                    "email": null,
+                    "name": "Kiran",
+                    "phone": null,
+                    "relationship": null
+                },
+                "filesUrl": null,
+                "id": "u2",
+                "isUrgent": false,
+                "lastUpdated": null,
+                "latestMrn": null,
+                "mrn": null,
+                "mrnHistory": [
+                    {
+                        "date": null,
+                        "mrn": "M0",
+                        "scheme": "Unknown"
+                    }
+                ],
+                "name": null,
+                "pathway": null,
+                "patientId": "u2",
+                "scheme": null,
+                "sex": null,
+                "status": null,
+                "updateCounter": 0,
+                "urgentReason": null,
+                "urgentUntil": null
+            })
+        );
+        assert_eq!(
+            PatientItem::default().to_json(),
+            json!({
+                "age": null,
+                "assignedDoctor": null,
+                "assignedDoctorId": null,
+                "comorbidities": [],
+                "currentState": null,
+                "department": null,
+                "diagnosis": null,
+                "emergencyContact": null,
+                "filesUrl": null,
+                "id": "",
+                "isUrgent": false,
+                "lastUpdated": null,
+                "latestMrn": null,
+                "mrn": null,
+                "mrnHistory": [],
+                "name": null,
+                "pathway": null,
+                "patientId": "",
+                "scheme": null,
+                "sex": null,
+                "status": null,
+                "updateCounter": 0,
+                "urgentReason": null,
+                "urgentUntil": null
+            })
+        );
+    }
 
     #[test]
     fn index_keys_follow_department_status_and_mrn() {

@@ -3,9 +3,10 @@
 //! from the fields they mirror, never set on their own.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
+use crate::http::view_json;
 use crate::keys;
 use crate::store::{self, Item};
 
@@ -163,31 +164,155 @@ impl TaskItem {
         }
     }
 
+    /// The Task of the contract.
+    pub fn view(&self) -> TaskView<'_> {
+        TaskView {
+            task_id: &self.task_id,
+            patient_id: &self.patient_uid,
+            title: &self.title,
+            task_type: &self.task_type,
+            due: self.due.as_deref(),
+            assignee_id: self.assignee_id.as_deref(),
+            status: &self.status,
+            priority: &self.priority,
+            recurring: self.recurring,
+            recurrence: self.recurrence.as_ref(),
+            details: self.details.as_ref(),
+            department: self.department.as_deref(),
+            files: &self.files,
+            created_at: self.created_at.as_deref(),
+            updated_at: self.updated_at.as_deref(),
+        }
+    }
+
     /// The Task JSON of the contract.
     pub fn to_json(&self) -> Value {
-        json!({
-            "taskId": self.task_id,
-            "patientId": self.patient_uid,
-            "title": self.title,
-            "type": self.task_type,
-            "due": self.due,
-            "assigneeId": self.assignee_id,
-            "status": self.status,
-            "priority": self.priority,
-            "recurring": self.recurring,
-            "recurrence": self.recurrence,
-            "details": self.details,
-            "department": self.department,
-            "files": self.files,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        })
+        view_json(&self.view())
     }
+}
+
+/// The Task of the contract: every key, null where absent.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView<'a> {
+    task_id: &'a str,
+    patient_id: &'a str,
+    title: &'a str,
+    #[serde(rename = "type")]
+    task_type: &'a str,
+    due: Option<&'a str>,
+    assignee_id: Option<&'a str>,
+    status: &'a str,
+    priority: &'a str,
+    recurring: bool,
+    recurrence: Option<&'a Value>,
+    details: Option<&'a Value>,
+    department: Option<&'a str>,
+    files: &'a [String],
+    created_at: Option<&'a str>,
+    updated_at: Option<&'a str>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn full_task() -> TaskItem {
+        let mut t = task();
+        t.title = "CBC before surgery".into();
+        t.task_type = "lab".into();
+        t.due = Some("2025-01-02T08:00:00.000Z".into());
+        t.status = "in-progress".into();
+        t.priority = "urgent".into();
+        t.recurring = true;
+        t.recurrence = Some(json!("daily 08:00"));
+        t.details = Some(json!({"fasting": true, "notes": "8h", "tubes": [1, 2]}));
+        t.files = vec!["patients/u1/optimized/tasks/a.jpg".into()];
+        t.updated_at = Some("2025-01-01T01:00:00.000Z".into());
+        t.sync_index_keys();
+        t
+    }
+
+    fn legacy_task() -> TaskItem {
+        let item: Item = [("PK", store::s("PATIENT#u9")), ("SK", store::s("TASK#t9"))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        TaskItem::from_item(item).unwrap()
+    }
+
+    #[test]
+    fn a_task_answers_the_contract_json() {
+        assert_eq!(
+            full_task().to_json(),
+            json!({
+                "assigneeId": "dr-a",
+                "createdAt": "2025-01-01T00:00:00.000Z",
+                "department": "Surgery",
+                "details": {
+                    "fasting": true,
+                    "notes": "8h",
+                    "tubes": [1, 2]
+                },
+                "due": "2025-01-02T08:00:00.000Z",
+                "files": ["patients/u1/optimized/tasks/a.jpg"],
+                "patientId": "u1",
+                "priority": "urgent",
+                "recurrence": "daily 08:00",
+                "recurring": true,
+                "status": "in-progress",
+                "taskId": "t1",
+                "title": "CBC before surgery",
+                "type": "lab",
+                "updatedAt": "2025-01-01T01:00:00.000Z"
+            })
+        );
+    }
+
+    #[test]
+    fn an_old_task_answers_every_key_with_defaults() {
+        assert_eq!(
+            legacy_task().to_json(),
+            json!({
+                "assigneeId": null,
+                "createdAt": null,
+                "department": null,
+                "details": null,
+                "due": null,
+                "files": [],
+                "patientId": "u9",
+                "priority": "medium",
+                "recurrence": null,
+                "recurring": false,
+                "status": "open",
+                "taskId": "t9",
+                "title": "",
+                "type": "",
+                "updatedAt": null
+            })
+        );
+        assert_eq!(
+            TaskItem::default().to_json(),
+            json!({
+                "assigneeId": null,
+                "createdAt": null,
+                "department": null,
+                "details": null,
+                "due": null,
+                "files": [],
+                "patientId": "",
+                "priority": "",
+                "recurrence": null,
+                "recurring": false,
+                "status": "",
+                "taskId": "",
+                "title": "",
+                "type": "",
+                "updatedAt": null
+            })
+        );
+    }
 
     fn task() -> TaskItem {
         let mut t = TaskItem::new("u1", "t1", "2025-01-01T00:00:00.000Z");
