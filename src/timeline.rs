@@ -81,6 +81,8 @@ impl TimelineRow {
             state: &self.state,
             date_in: &self.date_in,
             date_out: self.date_out.as_deref(),
+            date_in_snake: &self.date_in,
+            date_out_snake: self.date_out.as_deref(),
             checklist_in: &self.checklist_in_done,
             checklist_out: &self.checklist_out_done,
             required_in: &self.required_in,
@@ -108,6 +110,11 @@ pub struct TimelineView<'a> {
     state: &'a str,
     date_in: &'a str,
     date_out: Option<&'a str>,
+    /// The same dates by their snake_case names (a client's export reads them).
+    #[serde(rename = "date_in")]
+    date_in_snake: &'a str,
+    #[serde(rename = "date_out")]
+    date_out_snake: Option<&'a str>,
     checklist_in: &'a [String],
     checklist_out: &'a [String],
     required_in: &'a [String],
@@ -163,6 +170,8 @@ mod tests {
                 "createdAt": "2025-01-01T00:00:00.000Z",
                 "dateIn": "2025-01-01T00:00:00.000Z",
                 "dateOut": "2025-01-02T00:00:00.000Z",
+                "date_in": "2025-01-01T00:00:00.000Z",
+                "date_out": "2025-01-02T00:00:00.000Z",
                 "mrn": "M1",
                 "notes": "admitted",
                 "patientId": "u1",
@@ -187,6 +196,8 @@ mod tests {
                 "createdAt": null,
                 "dateIn": "2024-01-01",
                 "dateOut": null,
+                "date_in": "2024-01-01",
+                "date_out": null,
                 "mrn": null,
                 "notes": null,
                 "patientId": "u1",

@@ -92,6 +92,18 @@ def main():
         "files.presign-download", "documents.attach", "files.presign-upload", "patient.create"]
         and "documents.read" in actions, (status, actions))
 
+    status, body = call("PATCH", f"/patients/{uid}/documents/gov-share", {"share": True})
+    check("gov-share on", status == 200 and body.get("patient", {}).get("govShare") is True,
+          (status, body))
+    summary = {"sections": {"diagnosis": {"primary": "Appendicitis"}}, "commitMessage": "draft"}
+    status, body = call("POST", f"/patients/{uid}/discharge", summary)
+    version = body.get("version", {}) if isinstance(body, dict) else {}
+    check("discharge summary saved", status == 201 and version.get("versionId"), (status, body))
+    status, body = call("GET", f"/patients/{mrn}/discharge")
+    check("discharge summary is current",
+          status == 200 and body.get("versions") == 1
+          and body.get("latest", {}).get("versionId") == version.get("versionId"), (status, body))
+
     status, body = call("GET", f"/patients/{uuid.uuid4()}")
     check("unknown patient is 404", status == 404 and "error" in body, (status, body))
     status, body = call("DELETE", "/health")

@@ -169,7 +169,7 @@ pub async fn current(ctx: &Context, id: &str) -> ApiResult<Reply> {
         latest = newest_live(ctx, &uid, "").await?;
     }
     let count = live_count(ctx, &uid, pointer.as_ref()).await?;
-    let latest = latest.map(|v| v.to_json()).transpose()?;
+    let latest = latest.map(|v| v.to_json());
     Ok(Reply::ok(json!({"latest": latest, "versions": count})))
 }
 
@@ -190,7 +190,7 @@ pub async fn save(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         let count = live_count(ctx, &uid, pointer.as_ref()).await?;
         let now = clock::now_rfc3339();
         let version = new_version(&patient, &save, author_id.clone(), &now);
-        let json = version.to_json()?;
+        let json = version.to_json();
         if serde_json::to_vec(&json)?.len() > MAX_VERSION_BYTES {
             return Err(ApiError::PayloadTooLarge {
                 limit: MAX_VERSION_BYTES,
@@ -223,7 +223,6 @@ pub async fn save(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
                     store::get::<VersionItem>(ctx, &keys::patient_pk(&uid), &keys::ds_sk(&current))
                         .await?
                         .map(|v| v.to_json())
-                        .transpose()?
                         .unwrap_or(Value::Null)
                 };
                 return Ok(Reply::created(
@@ -276,7 +275,7 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     let items = page
         .items
         .into_iter()
-        .map(|item| VersionItem::from_item(item)?.to_json())
+        .map(|item| VersionItem::from_item(item).map(|v| v.to_json()))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Reply::items_page(items, page.next_cursor))
 }
@@ -297,7 +296,7 @@ async fn load(ctx: &Context, id: &str, version_id: &str) -> ApiResult<(PatientIt
 /// `GET /patients/{id}/discharge/versions/{versionId}`: by key.
 pub async fn get(ctx: &Context, id: &str, version_id: &str) -> ApiResult<Reply> {
     let (_, version) = load(ctx, id, version_id).await?;
-    Ok(Reply::ok(version.to_json()?))
+    Ok(Reply::ok(version.to_json()))
 }
 
 /// `PATCH .../versions/{versionId}`: status and commit message only.
@@ -359,7 +358,7 @@ pub async fn patch(
     ];
     match store::transact(ctx, items).await? {
         Ok(()) => Ok(Reply::ok(
-            json!({"message": "updated", "version": version.to_json()?}),
+            json!({"message": "updated", "version": version.to_json()}),
         )),
         // Deleted meanwhile.
         Err(refused) if refused.failed(0) => Err(version_not_found()),

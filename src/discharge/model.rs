@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiResult;
+use crate::http::view_json;
 use crate::keys;
 use crate::store::{self, Item};
 
@@ -103,8 +104,8 @@ impl VersionItem {
         }
     }
 
-    pub fn to_json(&self) -> ApiResult<Value> {
-        Ok(serde_json::to_value(self.view())?)
+    pub fn to_json(&self) -> Value {
+        view_json(&self.view())
     }
 
     pub fn from_item(item: Item) -> ApiResult<Self> {
@@ -174,14 +175,14 @@ mod tests {
             ..Default::default()
         };
         // Then its JSON names the id a key lookup uses, and the defaults
-        let v = item.to_json().unwrap();
+        let v = item.to_json();
         assert_eq!(v["versionId"], "2025-01-02T03:04:05.000Z#n1");
         assert_eq!(v["patientId"], "u1");
         assert_eq!(v["status"], "draft");
         assert_eq!(v["sections"]["diagnosis"]["primary"], "Appendicitis");
         assert_eq!(v["summary"], Value::Null);
         assert_eq!(v["deleted"], false);
-        let empty = VersionItem::default().to_json().unwrap();
+        let empty = VersionItem::default().to_json();
         assert_eq!(empty["sections"], json!({}));
     }
 }

@@ -22,5 +22,6 @@ mod notes;
 mod patients;
 mod router;
 mod rules;
+mod scheduling;
 mod support;
 mod tasks;
