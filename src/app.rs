@@ -12,8 +12,9 @@ use crate::auth::{Authenticator, Caller};
 use crate::aws_calls::{self, CallCounts};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::route::{Access, Route};
 use crate::http::{json_response, ApiRequest};
-use crate::router::{self, Access, Route};
+use crate::router;
 
 /// Routes and runs one request; never fails (every error becomes a response).
 async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, Response<Body>) {

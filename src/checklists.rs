@@ -17,7 +17,7 @@ use crate::http::{view_json, ApiRequest, Reply};
 use crate::keys;
 use crate::store::{self, tx, Item, Query, Refused};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

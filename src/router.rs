@@ -1,120 +1,16 @@
-//! The router. Each domain lists its routes once, in its own `ROUTES`: the
-//! pattern (`METHOD /path/{param}`, also the route's name in logs and in
-//! `openapi.yaml`), who may call it and its handler. This module finds the
-//! route a request names: 404 for an unknown path, 405 for a known path with
-//! another method. It holds no domain logic.
-
-use std::future::Future;
-use std::pin::Pin;
+//! The router. Each domain lists its routes once, in its own `ROUTES` of
+//! `http::route::Route`s: the pattern (`METHOD /path/{param}`, also the
+//! route's name in logs and in `openapi.yaml`), who may call it and its
+//! handler. This module gathers the tables and finds the route a request
+//! names: 404 for an unknown path, 405 for a known path with another method.
+//! It holds no domain logic.
 
 use lambda_http::http::Method;
 
-use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiRequest, Reply};
+use crate::http::route::{Params, Route};
+use crate::http::Reply;
 use crate::{checklists, discharge, doctors, documents, files, meds, notes, patients, tasks};
-
-/// A route's work, boxed: route futures hold SDK futures and are large.
-pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = ApiResult<Reply>> + Send + 'a>>;
-
-/// A route's handler: the context, the request and the path's values.
-pub type Handler = for<'a> fn(&'a Context, &'a ApiRequest, &'a Params) -> RouteFuture<'a>;
-
-/// Who may call a route (when authentication is on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, without a token.
-    Public,
-    /// Any signed-in member of staff.
-    Staff,
-    /// The `admin` group only: routes that change shared configuration.
-    Admin,
-}
-
-/// One route.
-pub struct Route {
-    /// `METHOD /path/{param}`: what logs name instead of the (identifying)
-    /// path, and the operation in `openapi.yaml`.
-    pub pattern: &'static str,
-    pub access: Access,
-    pub run: Handler,
-}
-
-impl Route {
-    pub const fn staff(pattern: &'static str, run: Handler) -> Self {
-        Self {
-            pattern,
-            access: Access::Staff,
-            run,
-        }
-    }
-
-    pub const fn admin(pattern: &'static str, run: Handler) -> Self {
-        Self {
-            pattern,
-            access: Access::Admin,
-            run,
-        }
-    }
-
-    pub const fn public(pattern: &'static str, run: Handler) -> Self {
-        Self {
-            pattern,
-            access: Access::Public,
-            run,
-        }
-    }
-
-    fn method(&self) -> &'static str {
-        self.pattern.split_once(' ').map_or("", |(m, _)| m)
-    }
-
-    fn path(&self) -> impl Iterator<Item = &'static str> {
-        let path = self.pattern.split_once(' ').map_or("", |(_, p)| p);
-        path.split('/').filter(|s| !s.is_empty())
-    }
-
-    /// The path's values if `segments` is this route's path, with how
-    /// specific the match is (literal segments beat parameters, leftmost
-    /// first: `/patients/by-mrn/{mrn}` beats `/patients/{id}/state`).
-    fn matches(&self, segments: &[String]) -> Option<(Vec<bool>, Params)> {
-        let mut literal = Vec::new();
-        let mut params = Params::default();
-        let mut given = segments.iter();
-        for part in self.path() {
-            let value = given.next()?;
-            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) => {
-                    literal.push(false);
-                    params.0.push((name, value.clone()));
-                }
-                None if part == value => literal.push(true),
-                None => return None,
-            }
-        }
-        given.next().is_none().then_some((literal, params))
-    }
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.pattern)
-    }
-}
-
-/// The values of a path's `{param}` segments, decoded.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Params(Vec<(&'static str, String)>);
-
-impl Params {
-    /// The value of `{name}`. A handler names only its pattern's
-    /// parameters (checked in debug builds, which every route's tests run).
-    pub fn get(&self, name: &str) -> &str {
-        let value = self.0.iter().find(|(n, _)| *n == name);
-        debug_assert!(value.is_some(), "the route has no {{{name}}}");
-        value.map_or("", |(_, v)| v.as_str())
-    }
-}
 
 /// `GET /health`
 const HEALTH: &[Route] = &[Route::public("GET /health", |_, _, _| {
@@ -176,6 +72,7 @@ mod tests {
     use lambda_http::http::StatusCode;
 
     use super::*;
+    use crate::http::route::Access;
 
     fn segs(path: &str) -> Vec<String> {
         crate::http::path_segments(path).unwrap()

@@ -21,7 +21,7 @@ use crate::store::{self, Expression, Query, Refused};
 use input::{valid_user_id, DoctorBody};
 use model::{DoctorItem, CLEARABLE, INDEX_SOURCES};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

@@ -23,7 +23,7 @@ use crate::uploads::{intent_sk, UploadIntent};
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Links, Stamp};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

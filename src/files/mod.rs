@@ -10,7 +10,7 @@ pub mod upload;
 use crate::error::ApiError;
 use crate::s3::keys::{self as s3_keys, KeyError};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

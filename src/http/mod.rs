@@ -3,6 +3,7 @@
 //! JSON responses.
 
 pub mod input;
+pub mod route;
 
 use std::collections::HashMap;
 

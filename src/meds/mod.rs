@@ -28,7 +28,7 @@ use crate::store::{self, Changes, Expression, Filter, Item, Query, Refused};
 pub use fields::{MedChanges, MedFields};
 pub use model::{MedItem, Priority};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

@@ -31,7 +31,7 @@ use crate::s3::keys::EntityKind;
 use crate::store::{self, tx, Filter, Item, Query};
 pub use model::{Category, NoteItem};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

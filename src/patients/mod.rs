@@ -18,7 +18,7 @@ pub mod update;
 pub use model::PatientItem;
 pub use resolve::{resolve, resolve_with, Resolved};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[

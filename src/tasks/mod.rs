@@ -27,7 +27,7 @@ use crate::store::{self, Filter, Query};
 use input::{TaskBody, TaskChanges};
 use model::{TaskItem, CLEARABLE, INDEX_SOURCES, STATUS_CANCELLED};
 
-use crate::router::Route;
+use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
