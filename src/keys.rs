@@ -71,6 +71,27 @@ pub fn audit_sk(entry_id: &str) -> String {
 }
 
 /// An upload intent is found by the object key it was presigned for.
+/// Document entries, one item each: `DOC#{category}#{entryId}`, ids
+/// time-sortable, so a category lists in attach order by sort key.
+pub const DOC_PREFIX: &str = "DOC#";
+
+pub fn doc_category_prefix(category: &str) -> String {
+    format!("{DOC_PREFIX}{category}#")
+}
+
+pub fn doc_entry_sk(category: &str, entry_id: &str) -> String {
+    format!("{DOC_PREFIX}{category}#{entry_id}")
+}
+
+/// The one-per-key guard of a document entry, `DOCKEY#{sha256(key)}`: an
+/// object key (up to 1024 bytes) is attached at most once, and found by key
+/// in the batch that resolves the patient.
+pub fn doc_key_sk(object_key: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, object_key.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("DOCKEY#{hex}")
+}
+
 pub fn upload_sk(object_key: &str) -> String {
     format!("{UPLOAD_PREFIX}{object_key}")
 }

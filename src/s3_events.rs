@@ -126,7 +126,8 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         return Ok(Outcome::Ignored("metadata names another patient"));
     }
     let upload_sk = intent_sk(&key);
-    let mut wanted = vec![keys::DOCS_SK];
+    let guard_sk = keys::doc_key_sk(&key);
+    let mut wanted = vec![keys::DOCS_SK, guard_sk.as_str()];
     wanted.extend(upload_sk.as_deref());
     let mut resolved = match patients::resolve_with(ctx, &uid, &wanted).await {
         Ok(r) => r,
@@ -134,6 +135,10 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         Err(err) => return Err(err),
     };
     let record = DocumentsRecord::from_item(resolved.items.remove(keys::DOCS_SK), &uid)?;
+    let read = documents::entries::AsRead {
+        summary: record,
+        guard: documents::entries::guard_of(resolved.items.remove(&guard_sk))?,
+    };
     let intent =
         upload_sk.and_then(|sk| UploadIntent::from_item(resolved.items.remove(&sk), &uid, &key));
     let request_id = intent.as_ref().map_or_else(
@@ -163,7 +168,7 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         size: None,
     };
     let (_, change) =
-        documents::attach_object(ctx, &uid, record, category, &key, &object, input).await?;
+        documents::attach_object(ctx, &uid, read, category, &key, &object, input).await?;
     Ok(match change {
         Change::Applied => Outcome::Attached,
         Change::Unchanged => Outcome::Unchanged,

@@ -2,7 +2,7 @@
 
 use crate::s3::keys::DocType;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Category {
     PreopPics,
     LabReports,

@@ -1,8 +1,10 @@
-//! Documents: one record per patient with seven category lists, so the
-//! Documents screen is one read. Attach checks the object really exists in S3
-//! and takes its size and type from there.
+//! Documents: the patient's files in seven categories, one item per entry
+//! (`entries`) under a small summary (`record`), so attaching costs the same
+//! however many a patient holds. Attach checks the object really exists in
+//! S3 and takes its size and type from there.
 
 pub mod category;
+pub mod entries;
 pub mod record;
 
 use serde::Deserialize;
@@ -63,26 +65,27 @@ async fn reply_json(
     ctx: &Context,
     req: &ApiRequest,
     uid: &str,
-    record: &DocumentsRecord,
+    summary: Option<DocumentsRecord>,
     audited: bool,
 ) -> ApiResult<serde_json::Value> {
-    if !audited && record.keys().next().is_some() {
+    let listing = entries::listing(ctx, uid, summary).await?;
+    if !audited && listing.record.keys().next().is_some() {
         Audit::of(req, "documents.links")
             .target("documents")
             .write(ctx, uid)
             .await?;
     }
-    documents_json(ctx, uid, record).await
+    documents_json(ctx, uid, &listing).await
 }
 
 /// A link per attached key; none without a files bucket (the rest of the
 /// record still reads).
-async fn links_of(ctx: &Context, record: &DocumentsRecord) -> ApiResult<Links> {
+async fn links_of<'a>(ctx: &Context, keys: impl Iterator<Item = &'a str>) -> ApiResult<Links> {
     let mut out = Links::new();
     if ctx.settings.bucket.is_none() {
         return Ok(out);
     }
-    for key in record.keys() {
+    for key in keys {
         if !out.contains_key(key) {
             out.insert(key.to_string(), links::link(ctx, key).await?);
         }
@@ -91,19 +94,39 @@ async fn links_of(ctx: &Context, record: &DocumentsRecord) -> ApiResult<Links> {
 }
 
 /// The Documents screen's JSON. Each entry carries a link that renders and
-/// expires (`cdnUrl`, and the same as `url`; see `links`).
+/// expires (`cdnUrl`, and the same as `url`; see `links`), and each
+/// category its count and, when it is answered in part, the cursor of the
+/// rest (`nextCursors`).
 async fn documents_json(
     ctx: &Context,
     uid: &str,
-    record: &DocumentsRecord,
+    listing: &entries::Listing,
 ) -> ApiResult<serde_json::Value> {
-    let links = links_of(ctx, record).await?;
-    Ok(record.to_json(uid, &links))
+    let links = links_of(ctx, listing.record.keys()).await?;
+    let mut json = listing.record.to_json(uid, &links);
+    let mut counts = serde_json::Map::new();
+    let mut cursors = serde_json::Map::new();
+    for c in Category::ALL {
+        counts.insert(
+            c.field().to_string(),
+            json!(listing.counts.get(&c).copied().unwrap_or(0)),
+        );
+        cursors.insert(c.field().to_string(), json!(listing.cursors.get(&c)));
+    }
+    json["counts"] = serde_json::Value::Object(counts);
+    json["nextCursors"] = serde_json::Value::Object(cursors);
+    Ok(json)
 }
 
-/// `GET .../documents`: the record with a link per entry. The ledger entry
-/// for the links is written concurrently with the read.
+/// `GET .../documents`: the record with a link per entry; with
+/// `?category=`, one page of that category, newest first, after `?cursor=`.
+/// The ledger entry for the links is written concurrently with the read.
 pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let category = req
+        .query("category")
+        .map(|c| category_of(Some(c)))
+        .transpose()?;
+    let limit = req.limit(entries::CATEGORY_PAGE, 200)?;
     let read = async {
         let (record, resolved) = load(ctx, id, &[]).await?;
         let patient = resolved.patient;
@@ -114,18 +137,40 @@ pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
         .target("documents")
         .alongside(ctx, id, read)
         .await?;
-    let record = record.unwrap_or_else(|| DocumentsRecord::empty(patient.uid()));
-    Ok(Reply::ok(
-        documents_json(ctx, patient.uid(), &record).await?,
-    ))
+    let uid = patient.uid();
+    let Some(category) = category else {
+        let listing = entries::listing(ctx, uid, record).await?;
+        return Ok(Reply::ok(documents_json(ctx, uid, &listing).await?));
+    };
+    let (items, next, count) = match record {
+        Some(r) if r.layout >= entries::LAYOUT_ENTRIES => {
+            let (items, next) =
+                entries::category_page(ctx, uid, category, limit, req.query("cursor")).await?;
+            (items, next, r.counts.get(category))
+        }
+        // The earlier layout holds each list whole: one page.
+        other => {
+            let list = other.map(|r| r.list(category).clone()).unwrap_or_default();
+            let count = list.len() as u64;
+            (list.into_iter().rev().collect(), None, count)
+        }
+    };
+    let links = links_of(ctx, items.iter().map(|e| e.key.as_str())).await?;
+    let items: Vec<serde_json::Value> = items.iter().map(|e| e.to_json(&links)).collect();
+    Ok(Reply::ok(json!({
+        "category": category.name(),
+        "items": items,
+        "count": count,
+        "nextCursor": next,
+    })))
 }
 
 pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let (record, resolved) = load(ctx, id, &[]).await?;
     let patient = resolved.patient;
     let uid = patient.uid();
-    if let Some(existing) = record {
-        let documents = reply_json(ctx, req, uid, &existing, false).await?;
+    if record.is_some() {
+        let documents = reply_json(ctx, req, uid, record, false).await?;
         return Ok(Reply::ok(
             json!({"message": "exists", "documents": documents}),
         ));
@@ -135,17 +180,19 @@ pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     fresh.created_at = Some(now.clone());
     fresh.updated_at = Some(now);
     fresh.version = 1;
+    fresh.layout = entries::LAYOUT_ENTRIES;
     match store::put_new(ctx, store::to_item(&fresh)?).await? {
-        Ok(()) => Ok(Reply::created(
-            json!({"message": "created", "documents": documents_json(ctx, uid, &fresh).await?}),
-        )),
+        Ok(()) => {
+            let listing = entries::listing(ctx, uid, Some(fresh)).await?;
+            Ok(Reply::created(
+                json!({"message": "created", "documents": documents_json(ctx, uid, &listing).await?}),
+            ))
+        }
         Err(Refused::Condition(_)) => {
             // Created by a concurrent request a moment ago.
             let existing =
-                store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK)
-                    .await?
-                    .unwrap_or(fresh);
-            let documents = reply_json(ctx, req, uid, &existing, false).await?;
+                store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?;
+            let documents = reply_json(ctx, req, uid, existing, false).await?;
             Ok(Reply::ok(
                 json!({"message": "exists", "documents": documents}),
             ))
@@ -205,12 +252,14 @@ pub struct AttachInput {
     pub size: Option<i64>,
 }
 
-/// Attaches an existing S3 object to the record (shared by the attach route
-/// and the S3 event ingest). `record`: the record as already read.
+/// Attaches an existing S3 object (shared by the attach route and the S3
+/// event ingest). `read`: the documents summary and the key's guard as
+/// read with the patient. Returns the summary as it now
+/// stands.
 pub async fn attach_object(
     ctx: &Context,
     uid: &str,
-    record: Option<DocumentsRecord>,
+    read: entries::AsRead,
     category: Category,
     key: &str,
     object: &ObjectInfo,
@@ -228,9 +277,16 @@ pub async fn attach_object(
         scheme: input.scheme,
     };
     let audit = input.audit.keys([key]);
-    record::modify(ctx, uid, category, Some(record), &audit, |list| {
-        record::attach_entry(list, category, &entry, input.replace_oldest)
-    })
+    let read = entries::read_moved(ctx, uid, key, read).await?;
+    entries::attach(
+        ctx,
+        uid,
+        category,
+        &entry,
+        input.replace_oldest,
+        read,
+        &audit,
+    )
     .await
 }
 
@@ -246,7 +302,9 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         return Err(ApiError::bad_request("key is longer than S3's 1024 bytes"));
     }
     let upload_sk = intent_sk(&key);
-    let extra: Vec<&str> = upload_sk.iter().map(String::as_str).collect();
+    let guard_sk = keys::doc_key_sk(&key);
+    let mut extra: Vec<&str> = upload_sk.iter().map(String::as_str).collect();
+    extra.push(&guard_sk);
     let (record, resolved) = load(ctx, id, &extra).await?;
     let patients::Resolved {
         patient, mut items, ..
@@ -254,6 +312,10 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     let uid = patient.uid().to_string();
     check_key(&uid, &key, category)?;
     let intent = upload_sk.and_then(|sk| UploadIntent::from_item(items.remove(&sk), &uid, &key));
+    let read = entries::AsRead {
+        summary: record,
+        guard: entries::guard_of(items.remove(&guard_sk))?,
+    };
     let object = s3_objects::head(ctx, &key).await?.ok_or_else(|| {
         ApiError::not_found("File not found in storage; upload it before attaching")
     })?;
@@ -291,8 +353,8 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         mime_type: body.mime_type,
         size: body.size,
     };
-    let (record, change) = attach_object(ctx, &uid, record, category, &key, &object, input).await?;
-    let documents = reply_json(ctx, req, &uid, &record, change == Change::Applied).await?;
+    let (summary, change) = attach_object(ctx, &uid, read, category, &key, &object, input).await?;
+    let documents = reply_json(ctx, req, &uid, Some(summary), change == Change::Applied).await?;
     Ok(Reply::ok(
         json!({"message": "attached", "documents": documents}),
     ))
@@ -311,15 +373,17 @@ pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         .key
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
-    let (record, resolved) = load(ctx, id, &[]).await?;
-    let patient = resolved.patient;
-    let uid = patient.uid().to_string();
+    let guard_sk = keys::doc_key_sk(&key);
+    let (record, mut resolved) = load(ctx, id, &[guard_sk.as_str()]).await?;
+    let uid = resolved.patient.uid().to_string();
+    let read = entries::AsRead {
+        summary: record,
+        guard: entries::guard_of(resolved.items.remove(&guard_sk))?,
+    };
+    let read = entries::read_moved(ctx, &uid, &key, read).await?;
     let audit = Audit::of(req, "documents.detach").keys([key.as_str()]);
-    let (record, change) = record::modify(ctx, &uid, category, Some(record), &audit, |list| {
-        record::detach_entry(list, &key)
-    })
-    .await?;
-    let documents = reply_json(ctx, req, &uid, &record, change == Change::Applied).await?;
+    let summary = entries::detach(ctx, &uid, category, &key, read, &audit).await?;
+    let documents = reply_json(ctx, req, &uid, Some(summary), true).await?;
     Ok(Reply::ok(
         json!({"message": "detached", "documents": documents}),
     ))
@@ -350,7 +414,7 @@ mod tests {
         let record = record_with(&keys);
         // When the files bucket is configured, each key has a presigned link
         let ctx = Context::offline_for_tests();
-        let links = links_of(&ctx, &record).await.unwrap();
+        let links = links_of(&ctx, record.keys()).await.unwrap();
         assert_eq!(links.len(), 2);
         for key in keys {
             let link = &links[key];
@@ -370,9 +434,21 @@ mod tests {
         settings.bucket = None;
         ctx.settings = std::sync::Arc::new(settings);
         let record = record_with(&["patients/u1/optimized/docs/lab/a.jpg"]);
-        assert!(links_of(&ctx, &record).await.unwrap().is_empty());
-        let json = documents_json(&ctx, "u1", &record).await.unwrap();
-        assert_eq!(json, record.to_json("u1", &Links::new()));
+        assert!(links_of(&ctx, record.keys()).await.unwrap().is_empty());
+        let listing = entries::Listing {
+            record: record.clone(),
+            ..Default::default()
+        };
+        let json = documents_json(&ctx, "u1", &listing).await.unwrap();
+        let mut expected = record.to_json("u1", &Links::new());
+        expected["counts"] = json["counts"].clone();
+        expected["nextCursors"] = json["nextCursors"].clone();
+        assert_eq!(json, expected);
+        assert_eq!(
+            json["counts"]["labReports"], 0,
+            "counts come from the listing"
+        );
+        assert_eq!(json["nextCursors"]["labReports"], serde_json::Value::Null);
         assert_eq!(json["labReports"][0]["cdnUrl"], serde_json::Value::Null);
         assert_eq!(json["labReports"][0]["url"], serde_json::Value::Null);
         assert_eq!(

@@ -1,23 +1,18 @@
-//! The documents record (`PATIENT#{uid}` / `DOCS#PROFILE`) and its guarded
-//! writes. Every write bumps `version`; a write succeeds only if the version
-//! it read is still current, otherwise it re-reads and re-applies a bounded
-//! number of times before answering 409. No attach is ever lost silently.
+//! The documents record (`PATIENT#{uid}` / `DOCS#PROFILE`): in the entry
+//! layout the summary (counts, version, timestamps) of the entries kept as
+//! items by `entries`; in the earlier layout the seven lists themselves.
+//! Its JSON view is the Documents screen's, whichever the layout.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use aws_sdk_dynamodb::types::Update;
-
 use super::category::Category;
-use crate::audit::Audit;
-use crate::clock;
-use crate::context::Context;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::view_json;
 use crate::keys;
-use crate::store::{self, tx, Item};
+use crate::store::{self, Item};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,9 +71,63 @@ pub struct DocumentsRecord {
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    /// The concurrency token; records written before it existed count as 0.
+    /// Bumped by every write; records written before it existed count as 0.
     #[serde(default)]
     pub version: u64,
+    /// 2 once the entries are items of their own (`documents::entries`);
+    /// before, they are the seven lists above.
+    #[serde(default)]
+    pub layout: u32,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// How many entries each category holds (`count_{category}`), kept in step
+/// by every write of the entry layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    #[serde(default, rename = "count_preop_pics")]
+    pub preop_pics: u64,
+    #[serde(default, rename = "count_lab_reports")]
+    pub lab_reports: u64,
+    #[serde(default, rename = "count_radiology")]
+    pub radiology: u64,
+    #[serde(default, rename = "count_intraop_pics")]
+    pub intraop_pics: u64,
+    #[serde(default, rename = "count_ot_notes")]
+    pub ot_notes: u64,
+    #[serde(default, rename = "count_postop_pics")]
+    pub postop_pics: u64,
+    #[serde(default, rename = "count_discharge_pics")]
+    pub discharge_pics: u64,
+}
+
+impl Counts {
+    /// `delta` onto `c`'s count (never below 0).
+    pub fn add(&mut self, c: Category, delta: i64) {
+        let slot = match c {
+            Category::PreopPics => &mut self.preop_pics,
+            Category::LabReports => &mut self.lab_reports,
+            Category::Radiology => &mut self.radiology,
+            Category::IntraopPics => &mut self.intraop_pics,
+            Category::OtNotes => &mut self.ot_notes,
+            Category::PostopPics => &mut self.postop_pics,
+            Category::DischargePics => &mut self.discharge_pics,
+        };
+        *slot = slot.saturating_add_signed(delta);
+    }
+
+    pub fn get(&self, c: Category) -> u64 {
+        match c {
+            Category::PreopPics => self.preop_pics,
+            Category::LabReports => self.lab_reports,
+            Category::Radiology => self.radiology,
+            Category::IntraopPics => self.intraop_pics,
+            Category::OtNotes => self.ot_notes,
+            Category::PostopPics => self.postop_pics,
+            Category::DischargePics => self.discharge_pics,
+        }
+    }
 }
 
 impl DocumentsRecord {
@@ -134,22 +183,7 @@ impl DocumentsRecord {
     /// (key → link; a key without one answers null, as when no files bucket
     /// is configured). The same link is both `cdnUrl` and `url`.
     pub fn view<'a>(&'a self, uid: &'a str, links: &'a Links) -> DocumentsView<'a> {
-        let entry = |e: &'a DocEntry| {
-            let link = links.get(&e.key).map(String::as_str);
-            DocEntryView {
-                key: &e.key,
-                uploaded_at: &e.uploaded_at,
-                uploaded_by: e.uploaded_by.as_deref(),
-                caption: e.caption.as_deref(),
-                mime_type: e.mime_type.as_deref(),
-                size: e.size,
-                stamp: e.stamp.as_ref(),
-                mrn: e.mrn.as_deref(),
-                scheme: e.scheme.as_deref(),
-                cdn_url: link,
-                url: link,
-            }
-        };
+        let entry = |e: &'a DocEntry| e.view(links);
         DocumentsView {
             uid,
             patient_id: uid,
@@ -166,6 +200,30 @@ impl DocumentsRecord {
     /// The Documents screen's JSON (see `view`).
     pub fn to_json(&self, uid: &str, links: &Links) -> Value {
         view_json(&self.view(uid, links))
+    }
+}
+
+impl DocEntry {
+    /// The entry as answered, with its link from `links` in both fields.
+    pub fn view<'a>(&'a self, links: &'a Links) -> DocEntryView<'a> {
+        let link = links.get(&self.key).map(String::as_str);
+        DocEntryView {
+            key: &self.key,
+            uploaded_at: &self.uploaded_at,
+            uploaded_by: self.uploaded_by.as_deref(),
+            caption: self.caption.as_deref(),
+            mime_type: self.mime_type.as_deref(),
+            size: self.size,
+            stamp: self.stamp.as_ref(),
+            mrn: self.mrn.as_deref(),
+            scheme: self.scheme.as_deref(),
+            cdn_url: link,
+            url: link,
+        }
+    }
+
+    pub fn to_json(&self, links: &Links) -> Value {
+        view_json(&self.view(links))
     }
 }
 
@@ -211,178 +269,25 @@ pub enum Change {
     Unchanged,
 }
 
-/// Reads (unless `first` was already read), applies `change` to one category
-/// list and writes it back guarded by the version it read; retries on a lost
-/// race. `first`: the record as already read (outer `None`: not read yet).
-pub async fn modify<F>(
-    ctx: &Context,
-    uid: &str,
-    category: Category,
-    mut first: Option<Option<DocumentsRecord>>,
-    audit: &Audit,
-    change: F,
-) -> ApiResult<(DocumentsRecord, Change)>
-where
-    F: Fn(&mut Vec<DocEntry>) -> ApiResult<Change>,
-{
-    let mut attempts = store::Attempts::new("documents record");
-    while attempts.next().await {
-        let current = match first.take() {
-            Some(read) => read,
-            None => {
-                store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?
-            }
-        };
-        let mut record = current.unwrap_or_else(|| DocumentsRecord::empty(uid));
-        let before: Vec<String> = record
-            .list(category)
-            .iter()
-            .map(|e| e.key.clone())
-            .collect();
-        if change(record.list_mut(category))? == Change::Unchanged {
-            return Ok((record, Change::Unchanged));
-        }
-        // Entries the change dropped besides those it names (the oldest,
-        // replaced under a cap) are named in its ledger entry too.
-        let list = record.list(category);
-        let dropped: Vec<String> = before
-            .into_iter()
-            .filter(|k| !list.iter().any(|e| &e.key == k) && !audit.keys.contains(k))
-            .collect();
-        if !dropped.is_empty() {
-            tracing::info!(
-                category = category.name(),
-                replaced = dropped.len(),
-                "oldest documents replaced"
-            );
-        }
-        let audit = &audit.clone().keys(dropped);
-        let expected = record.version;
-        let now = clock::now_rfc3339();
-        record.version = expected + 1;
-        record.updated_at = Some(now.clone());
-        record.created_at.get_or_insert(now.clone());
-        if write(ctx, uid, category, &record, expected, &now, audit)
-            .await?
-            .is_ok()
-        {
-            return Ok((record, Change::Applied));
-        }
-        // Lost the race: read again.
-    }
-    tracing::info!(category = category.name(), "documents record contended");
-    Err(attempts.exhausted())
-}
-
-/// One transaction: the update of the changed list, the version and the
-/// timestamps, and the audit item.
-async fn write(
-    ctx: &Context,
-    uid: &str,
-    category: Category,
-    record: &DocumentsRecord,
-    expected: u64,
-    now: &str,
-    audit: &Audit,
-) -> ApiResult<store::Outcome<()>> {
-    let list = store::to_attr(record.list(category))?;
-    let mut values: HashMap<String, _> = HashMap::from([
-        (":list".to_string(), list),
-        (
-            ":next".to_string(),
-            aws_sdk_dynamodb::types::AttributeValue::N(record.version.to_string()),
-        ),
-        (":now".to_string(), store::s(now)),
-    ]);
-    // A record written before versions existed (or not yet written) counts as 0.
-    let condition = if expected == 0 {
-        values.insert(
-            ":zero".to_string(),
-            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
-        );
-        "attribute_not_exists(#version) OR #version = :zero"
-    } else {
-        values.insert(
-            ":expected".to_string(),
-            aws_sdk_dynamodb::types::AttributeValue::N(expected.to_string()),
-        );
-        "#version = :expected"
-    };
-    let update = Update::builder()
-        .table_name(ctx.table())
-        .set_key(Some(store::key(keys::patient_pk(uid), keys::DOCS_SK)))
-        .update_expression("SET #list = :list, #version = :next, updated_at = :now, created_at = if_not_exists(created_at, :now)")
-        .condition_expression(condition)
-        .expression_attribute_names("#list", category.name())
-        .expression_attribute_names("#version", "version")
-        .set_expression_attribute_values(Some(values))
-        .build()
-        .map_err(|e| ApiError::Internal(format!("documents update: {e}")))?;
-    let audit = audit
-        .clone()
-        .target(category.name())
-        .tx_item(ctx.table(), uid)?;
-    store::transact(ctx, vec![tx::update(update), audit]).await
-}
-
-/// Adds `entry` unless its key is already listed; enforces the category cap,
-/// dropping the oldest entries only when `replace_oldest` is set. A listed
-/// key (e.g. attached by the S3 ingest first) only gains the caption, stamp
-/// and uploader it lacks, so a client's attach that comes second loses
-/// nothing and a repeat changes nothing.
-pub fn attach_entry(
-    list: &mut Vec<DocEntry>,
-    category: Category,
-    entry: &DocEntry,
-    replace_oldest: bool,
-) -> ApiResult<Change> {
-    if let Some(existing) = list.iter_mut().find(|e| e.key == entry.key) {
-        let mut change = Change::Unchanged;
-        let mut fill = |slot: &mut Option<_>, value: &Option<_>| {
-            if slot.is_none() && value.is_some() {
-                slot.clone_from(value);
-                change = Change::Applied;
-            }
-        };
-        fill(&mut existing.caption, &entry.caption);
-        fill(&mut existing.uploaded_by, &entry.uploaded_by);
-        if existing.stamp.is_none() && entry.stamp.is_some() {
-            existing.stamp.clone_from(&entry.stamp);
+/// A second attach of a listed key (e.g. the ingest attached it first)
+/// only gives the entry the caption, stamp and uploader it lacks, so the
+/// client's attach that comes second loses nothing and a repeat changes
+/// nothing.
+pub fn fill_missing(existing: &mut DocEntry, entry: &DocEntry) -> Change {
+    let mut change = Change::Unchanged;
+    let mut fill = |slot: &mut Option<String>, value: &Option<String>| {
+        if slot.is_none() && value.is_some() {
+            slot.clone_from(value);
             change = Change::Applied;
         }
-        return Ok(change);
+    };
+    fill(&mut existing.caption, &entry.caption);
+    fill(&mut existing.uploaded_by, &entry.uploaded_by);
+    if existing.stamp.is_none() && entry.stamp.is_some() {
+        existing.stamp.clone_from(&entry.stamp);
+        change = Change::Applied;
     }
-    if let Some(cap) = category.cap() {
-        if list.len() >= cap {
-            if !replace_oldest {
-                return Err(ApiError::conflict(format!(
-                    "{} holds at most {cap} documents; pass replaceOldest: true to replace the oldest",
-                    category.name()
-                )));
-            }
-            while list.len() >= cap {
-                let oldest = list
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| a.1.uploaded_at.cmp(&b.1.uploaded_at))
-                    .map(|(i, _)| i)
-                    .unwrap_or(0);
-                list.remove(oldest);
-            }
-        }
-    }
-    list.push(entry.clone());
-    Ok(Change::Applied)
-}
-
-/// Removes the entry with `key`; 404 when it is not listed.
-pub fn detach_entry(list: &mut Vec<DocEntry>, key: &str) -> ApiResult<Change> {
-    let before = list.len();
-    list.retain(|e| e.key != key);
-    if list.len() == before {
-        return Err(ApiError::not_found("Document not attached"));
-    }
-    Ok(Change::Applied)
+    change
 }
 
 #[cfg(test)]
@@ -544,24 +449,9 @@ mod tests {
     }
 
     #[test]
-    fn attaching_the_same_key_twice_is_a_no_op() {
-        let mut list = vec![];
-        let e = entry("k1", "2025-01-01T00:00:00.000Z");
-        assert_eq!(
-            attach_entry(&mut list, Category::LabReports, &e, false).unwrap(),
-            Change::Applied
-        );
-        assert_eq!(
-            attach_entry(&mut list, Category::LabReports, &e, false).unwrap(),
-            Change::Unchanged
-        );
-        assert_eq!(list.len(), 1);
-    }
-
-    #[test]
     fn a_second_attach_fills_in_only_what_the_entry_lacks() {
         // Given an entry the ingest attached (no caption, stamp or uploader)
-        let mut list = vec![entry("k1", "2025-01-01T00:00:00.000Z")];
+        let mut stored = entry("k1", "2025-01-01T00:00:00.000Z");
         // When the client's attach of the same key comes second
         let mut later = entry("k1", "2025-01-01T00:00:01.000Z");
         later.caption = Some("CBC".into());
@@ -570,57 +460,16 @@ mod tests {
             label: "verified".into(),
             ..Default::default()
         });
-        assert_eq!(
-            attach_entry(&mut list, Category::LabReports, &later, false).unwrap(),
-            Change::Applied
-        );
+        assert_eq!(fill_missing(&mut stored, &later), Change::Applied);
         // Then the entry gains them, keeps its time, and a repeat is a no-op
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].caption.as_deref(), Some("CBC"));
+        assert_eq!(stored.caption.as_deref(), Some("CBC"));
         assert_eq!(
-            list[0].stamp.as_ref().map(|s| s.label.as_str()),
+            stored.stamp.as_ref().map(|s| s.label.as_str()),
             Some("verified")
         );
-        assert_eq!(list[0].uploaded_at, "2025-01-01T00:00:00.000Z");
+        assert_eq!(stored.uploaded_at, "2025-01-01T00:00:00.000Z");
         later.caption = Some("other".into());
-        assert_eq!(
-            attach_entry(&mut list, Category::LabReports, &later, false).unwrap(),
-            Change::Unchanged
-        );
-        assert_eq!(list[0].caption.as_deref(), Some("CBC"));
-    }
-
-    #[test]
-    fn preop_holds_three_unless_replacing_the_oldest() {
-        // Given three preop photos, the second one the oldest
-        let mut list = vec![
-            entry("a", "2025-01-02T00:00:00.000Z"),
-            entry("b", "2025-01-01T00:00:00.000Z"),
-            entry("c", "2025-01-03T00:00:00.000Z"),
-        ];
-        let d = entry("d", "2025-01-04T00:00:00.000Z");
-        // When a fourth arrives without replaceOldest, it is refused
-        let err = attach_entry(&mut list, Category::PreopPics, &d, false).unwrap_err();
-        assert_eq!(err.status().as_u16(), 409);
-        assert!(err.to_string().contains("replaceOldest"));
-        // When replaceOldest is set, the oldest goes
-        attach_entry(&mut list, Category::PreopPics, &d, true).unwrap();
-        let keys: Vec<_> = list.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, vec!["a", "c", "d"]);
-        // Other categories have no cap
-        let mut labs: Vec<DocEntry> = (0..5).map(|i| entry(&i.to_string(), "t")).collect();
-        attach_entry(&mut labs, Category::LabReports, &d, false).unwrap();
-        assert_eq!(labs.len(), 6);
-    }
-
-    #[test]
-    fn detaching_an_absent_key_is_not_found() {
-        let mut list = vec![entry("a", "t")];
-        assert_eq!(
-            detach_entry(&mut list, "b").unwrap_err().status().as_u16(),
-            404
-        );
-        assert_eq!(detach_entry(&mut list, "a").unwrap(), Change::Applied);
-        assert!(list.is_empty());
+        assert_eq!(fill_missing(&mut stored, &later), Change::Unchanged);
+        assert_eq!(stored.caption.as_deref(), Some("CBC"));
     }
 }

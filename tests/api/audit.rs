@@ -60,7 +60,7 @@ async fn the_document_flow_is_in_the_ledger_newest_first() {
         .await;
     assert_eq!(attach.status, 200, "{:?}", attach.body);
     assert_eq!(attach.calls.get("DynamoDB.TransactWriteItems"), 1);
-    assert_eq!(attach.calls.total(), 3, "{}", attach.calls);
+    assert_eq!(attach.calls.total(), 4, "{}", attach.calls);
     let r = app
         .post(
             &format!("/patients/{uid}/files/presign-download"),

@@ -8,6 +8,7 @@ mod checklists;
 mod discharge;
 mod doctors;
 mod documents;
+mod documents_scale;
 mod events;
 mod fault_proxy;
 mod faults;
