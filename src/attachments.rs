@@ -62,6 +62,10 @@ pub struct Target<'a> {
     pub noun: &'static str,
 }
 
+/// Files one note, medication or task keeps (its item stays far below
+/// DynamoDB's 400 KB).
+pub const MAX_FILES: usize = 100;
+
 #[derive(Deserialize)]
 struct KeyBody {
     key: Option<String>,
@@ -122,6 +126,12 @@ pub async fn apply(
         let now = clock::now_rfc3339();
         let update = match action {
             FileAction::Attach if files.contains(&key) => return Ok(item),
+            FileAction::Attach if files.len() >= MAX_FILES => {
+                return Err(ApiError::conflict(format!(
+                    "{} holds at most {MAX_FILES} files; detach one first",
+                    target.noun
+                )))
+            }
             FileAction::Attach => {
                 files.push(key.clone());
                 attach_update(ctx.table(), target, &key, &now)?
@@ -158,8 +168,11 @@ fn attach_update(table: &str, target: &Target<'_>, key: &str, now: &str) -> ApiR
         .update_expression(
             "SET files = list_append(if_not_exists(files, :empty), :one), updated_at = :now",
         )
-        .condition_expression("attribute_exists(PK) AND NOT contains(files, :key)")
+        .condition_expression(
+            "attribute_exists(PK) AND NOT contains(files, :key) AND (attribute_not_exists(files) OR size(files) < :max)",
+        )
         .set_expression_attribute_values(Some(HashMap::from([
+            (":max".to_string(), AttributeValue::N(MAX_FILES.to_string())),
             (":one".to_string(), AttributeValue::L(vec![store::s(key)])),
             (":empty".to_string(), AttributeValue::L(vec![])),
             (":key".to_string(), store::s(key)),

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::input::key_text;
+use crate::http::input::{key_text, texts_within};
 use crate::http::{view_json, ApiRequest, Reply};
 use crate::keys;
 use crate::store::{self, tx, Item, Query, Refused};
@@ -175,6 +175,11 @@ struct RuleBody {
     out_required: Option<Vec<String>>,
 }
 
+/// Items of a rule's list: at most this many, each this long (every rule
+/// is mirrored onto one summary item, which must stay below 400 KB).
+const MAX_ITEMS: usize = 50;
+const MAX_ITEM: usize = 200;
+
 fn clean_list(items: Option<Vec<String>>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for item in items.unwrap_or_default() {
@@ -184,6 +189,10 @@ fn clean_list(items: Option<Vec<String>>) -> Vec<String> {
         }
     }
     out
+}
+
+fn checked_list(items: Option<Vec<String>>, field: &str) -> ApiResult<Vec<String>> {
+    texts_within(&clean_list(items), field, MAX_ITEMS, MAX_ITEM)
 }
 
 pub async fn put(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiResult<Reply> {
@@ -197,8 +206,8 @@ pub async fn put(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiRe
     let rule = Rule {
         from_state: from.clone(),
         to_state: to.clone(),
-        in_required: clean_list(body.in_required),
-        out_required: clean_list(body.out_required),
+        in_required: checked_list(body.in_required, "inRequired")?,
+        out_required: checked_list(body.out_required, "outRequired")?,
         updated_at: Some(clock::now_rfc3339()),
     };
     let item = store::to_item(&RuleItem {

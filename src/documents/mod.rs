@@ -14,6 +14,7 @@ use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::http::input::text_within;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::patients;
@@ -216,11 +217,16 @@ struct AttachBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+/// A sent `stampedAt` is ignored: the server stamps the time.
 struct StampInput {
     label: Option<String>,
-    stamped_at: Option<String>,
     stamped_by: Option<String>,
 }
+
+/// Limits of an attach's free text (characters), stated in `openapi.yaml`.
+const MAX_CAPTION: usize = 500;
+const MAX_LABEL: usize = 64;
+const MAX_PERSON: usize = 256;
 
 fn category_of(raw: Option<&str>) -> ApiResult<Category> {
     let raw = raw.ok_or_else(|| ApiError::bad_request("category is required"))?;
@@ -320,15 +326,21 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         ApiError::not_found("File not found in storage; upload it before attaching")
     })?;
     let now = clock::now_rfc3339();
+    let uploaded_by = text_within(&body.uploaded_by, "uploadedBy", MAX_PERSON)?;
+    let caption = text_within(&body.caption, "caption", MAX_CAPTION)?;
+    // The stamp's time and signer are the server's: the time of this
+    // request, and the caller (or the uploader named), never a sent time.
     let stamp = match body.stamp {
         Some(StampInput {
             label: Some(label),
-            stamped_at,
             stamped_by,
         }) if !label.trim().is_empty() => Some(Stamp {
-            label: label.trim().to_string(),
-            stamped_at: stamped_at.or(Some(now)),
-            stamped_by: req.attributed(stamped_by.or_else(|| body.uploaded_by.clone())),
+            label: text_within(&Some(label), "stamp.label", MAX_LABEL)?.unwrap_or_default(),
+            stamped_at: Some(now),
+            stamped_by: req.attributed(
+                text_within(&stamped_by, "stamp.stampedBy", MAX_PERSON)?
+                    .or_else(|| uploaded_by.clone()),
+            ),
         }),
         Some(_) => return Err(ApiError::bad_request("stamp.label is required")),
         None => None,
@@ -343,9 +355,9 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     let input = AttachInput {
         audit: Audit::of(req, "documents.attach"),
         uploaded_by: req
-            .attributed(body.uploaded_by)
+            .attributed(uploaded_by)
             .or_else(|| intent.and_then(|i| i.uploaded_by)),
-        caption: body.caption,
+        caption,
         stamp,
         replace_oldest: body.replace_oldest.unwrap_or(false),
         mrn,

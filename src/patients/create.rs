@@ -11,7 +11,7 @@ use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::input::{key_text, required};
+use crate::http::input::{key_text, required, text_within};
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::store::{self, tx, Refused};
@@ -45,7 +45,13 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .registration
         .ok_or_else(|| ApiError::bad_request("registration is required"))?;
     let mrn = key_text(&required(&reg.mrn, "registration.mrn")?, "registration.mrn")?;
-    let scheme = required(&reg.scheme, "registration.scheme")?;
+    required(&reg.scheme, "registration.scheme")?;
+    let scheme = text_within(
+        &reg.scheme,
+        "registration.scheme",
+        super::registration::MAX_SCHEME,
+    )?
+    .unwrap_or_default();
     required(&reg.episode.department, "registration.department")?;
     let state = match &reg.current_state {
         Some(s) => key_text(s, "registration.currentState")?,

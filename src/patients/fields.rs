@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::model::{lenient_u32, EmergencyContact, PatientItem};
 use crate::error::{ApiError, ApiResult};
-use crate::http::input::{clean, key_text, present, required};
+use crate::http::input::{key_text, present, required, text_within, texts_within};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -56,8 +56,15 @@ pub struct SchedulingFields {
     pub gov_share: Option<Option<bool>>,
 }
 
-/// Free-text scheduling fields stop here.
+/// Limits of the free-text fields (characters), stated in `openapi.yaml`.
 const MAX_SCHEDULING_TEXT: usize = 200;
+const MAX_NAME: usize = 200;
+const MAX_SHORT: usize = 64;
+const MAX_TEXT: usize = 200;
+const MAX_DIAGNOSIS: usize = 4_000;
+const MAX_REASON: usize = 1_000;
+const MAX_URL: usize = 2_048;
+const MAX_COMORBIDITIES: usize = 100;
 
 impl SchedulingFields {
     pub fn is_empty(&self) -> bool {
@@ -80,11 +87,11 @@ impl SchedulingFields {
         ];
         for (input, field, name) in texts {
             if let Some(value) = input {
-                *field = bounded(value, name)?;
+                *field = text_within(value, name, MAX_SCHEDULING_TEXT)?;
             }
         }
         if let Some(value) = &self.tid_status {
-            p.tid_status = bounded(value, "tidStatus")?
+            p.tid_status = text_within(value, "tidStatus", MAX_SCHEDULING_TEXT)?
                 .map(|s| s.to_ascii_lowercase())
                 .map(|s| match s.as_str() {
                     "pending" | "done" => Ok(s),
@@ -93,7 +100,7 @@ impl SchedulingFields {
                 .transpose()?;
         }
         if let Some(value) = &self.surgery_date {
-            p.surgery_date = bounded(value, "surgeryDate")?
+            p.surgery_date = text_within(value, "surgeryDate", MAX_SCHEDULING_TEXT)?
                 .map(|d| {
                     let is_date = chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").is_ok();
                     if is_date || chrono::DateTime::parse_from_rfc3339(&d).is_ok() {
@@ -113,18 +120,28 @@ impl SchedulingFields {
     }
 }
 
-/// Trimmed text, `None` when empty, at most [`MAX_SCHEDULING_TEXT`] bytes.
-fn bounded(value: &Option<String>, field: &str) -> ApiResult<Option<String>> {
-    let value = clean(value);
-    if value
-        .as_ref()
-        .is_some_and(|v| v.len() > MAX_SCHEDULING_TEXT)
-    {
-        return Err(ApiError::bad_request(format!(
-            "{field} is longer than {MAX_SCHEDULING_TEXT} characters"
-        )));
-    }
-    Ok(value)
+/// The contact with every field within its limit.
+fn bounded_contact(ec: &EmergencyContact) -> ApiResult<EmergencyContact> {
+    let t = |v: &Option<String>, f: &str| text_within(v, f, MAX_TEXT);
+    let address = match &ec.address {
+        Some(a) => Some(crate::patients::model::Address {
+            line1: t(&a.line1, "emergencyContact.address.line1")?,
+            line2: t(&a.line2, "emergencyContact.address.line2")?,
+            city: t(&a.city, "emergencyContact.address.city")?,
+            state: t(&a.state, "emergencyContact.address.state")?,
+            postal_code: t(&a.postal_code, "emergencyContact.address.postalCode")?,
+            country: t(&a.country, "emergencyContact.address.country")?,
+        }),
+        None => None,
+    };
+    Ok(EmergencyContact {
+        name: t(&ec.name, "emergencyContact.name")?,
+        relationship: t(&ec.relationship, "emergencyContact.relationship")?,
+        phone: t(&ec.phone, "emergencyContact.phone")?,
+        alt_phone: t(&ec.alt_phone, "emergencyContact.altPhone")?,
+        email: t(&ec.email, "emergencyContact.email")?,
+        address,
+    })
 }
 
 impl PersonFields {
@@ -137,16 +154,17 @@ impl PersonFields {
 
     pub fn apply(&self, p: &mut PatientItem) -> ApiResult<()> {
         if self.name.is_some() {
-            p.name = Some(required(&self.name, "name")?);
+            required(&self.name, "name")?;
+            p.name = text_within(&self.name, "name", MAX_NAME)?;
         }
         if self.age.is_some() {
             p.age = self.age;
         }
         if self.sex.is_some() {
-            p.sex = clean(&self.sex);
+            p.sex = text_within(&self.sex, "sex", MAX_SHORT)?;
         }
         if let Some(ec) = &self.emergency_contact {
-            p.emergency_contact = Some(ec.clone());
+            p.emergency_contact = Some(bounded_contact(ec)?);
         }
         Ok(())
     }
@@ -180,25 +198,46 @@ impl EpisodeFields {
             p.status = Some(s);
         }
         let texts = [
-            (&self.pathway, &mut p.pathway),
-            (&self.diagnosis, &mut p.diagnosis),
-            (&self.assigned_doctor, &mut p.assigned_doctor),
-            (&self.assigned_doctor_id, &mut p.assigned_doctor_id),
-            (&self.files_url, &mut p.files_url),
-            (&self.urgent_reason, &mut p.urgent_reason),
-            (&self.urgent_until, &mut p.urgent_until),
+            (&self.pathway, &mut p.pathway, "pathway", MAX_TEXT),
+            (
+                &self.diagnosis,
+                &mut p.diagnosis,
+                "diagnosis",
+                MAX_DIAGNOSIS,
+            ),
+            (
+                &self.assigned_doctor,
+                &mut p.assigned_doctor,
+                "assignedDoctor",
+                MAX_TEXT,
+            ),
+            (
+                &self.assigned_doctor_id,
+                &mut p.assigned_doctor_id,
+                "assignedDoctorId",
+                MAX_TEXT,
+            ),
+            (&self.files_url, &mut p.files_url, "filesUrl", MAX_URL),
+            (
+                &self.urgent_reason,
+                &mut p.urgent_reason,
+                "urgentReason",
+                MAX_REASON,
+            ),
+            (
+                &self.urgent_until,
+                &mut p.urgent_until,
+                "urgentUntil",
+                MAX_SHORT,
+            ),
         ];
-        for (input, field) in texts {
+        for (input, field, name, max) in texts {
             if input.is_some() {
-                *field = clean(input);
+                *field = text_within(input, name, max)?;
             }
         }
         if let Some(list) = &self.comorbidities {
-            p.comorbidities = list
-                .iter()
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect();
+            p.comorbidities = texts_within(list, "comorbidities", MAX_COMORBIDITIES, MAX_TEXT)?;
         }
         if let Some(u) = self.is_urgent {
             p.is_urgent = u;

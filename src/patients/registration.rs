@@ -14,9 +14,14 @@ use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::input::{key_text, required};
+use crate::http::input::{key_text, required, text_within};
 use crate::http::{ApiRequest, Reply};
 use crate::store::{self, tx};
+
+/// Registrations a patient record keeps (its item stays far below 400 KB).
+pub const MAX_REGISTRATIONS: usize = 100;
+/// Schemes are free text (ASP, NAM, EHS, PAID, OTHERS, …).
+pub const MAX_SCHEME: usize = 64;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,7 +69,8 @@ fn switch_to(
 pub async fn switch(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: RegistrationBody = req.json()?;
     let mrn = key_text(&required(&body.mrn, "mrn")?, "mrn")?;
-    let scheme = required(&body.scheme, "scheme")?;
+    required(&body.scheme, "scheme")?;
+    let scheme = text_within(&body.scheme, "scheme", MAX_SCHEME)?.unwrap_or_default();
     let first_state = match &body.first_state {
         Some(s) => key_text(s, "firstState")?,
         None => FIRST_STATE.to_string(),
@@ -78,6 +84,11 @@ pub async fn switch(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
             // Same registration: only its scheme and episode fields change.
             patient.active_scheme = Some(scheme.clone());
             return Ok(Step::fields_only());
+        }
+        if patient.mrn_history.len() >= MAX_REGISTRATIONS {
+            return Err(ApiError::conflict(format!(
+                "The patient holds {MAX_REGISTRATIONS} registrations, the most a record keeps"
+            )));
         }
         patient.mrn_history.push(MrnEntry {
             mrn: mrn.clone(),
@@ -134,9 +145,7 @@ fn parse_history(req: &ApiRequest) -> ApiResult<Vec<MrnEntry>> {
         };
         out.push(MrnEntry {
             mrn: key_text(mrn, "mrnHistory.mrn")?,
-            scheme: e
-                .scheme
-                .filter(|s| !s.trim().is_empty())
+            scheme: text_within(&e.scheme, "mrnHistory.scheme", MAX_SCHEME)?
                 .unwrap_or_else(unknown_scheme),
             date,
         });
@@ -145,6 +154,11 @@ fn parse_history(req: &ApiRequest) -> ApiResult<Vec<MrnEntry>> {
         return Err(ApiError::bad_request(
             "mrnHistory must hold at least one entry with an mrn",
         ));
+    }
+    if out.len() > MAX_REGISTRATIONS {
+        return Err(ApiError::bad_request(format!(
+            "mrnHistory holds at most {MAX_REGISTRATIONS} entries"
+        )));
     }
     Ok(out)
 }

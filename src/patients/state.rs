@@ -8,8 +8,13 @@ use super::change::{change, Step, Transition};
 use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::http::input::key_text;
+use crate::http::input::{key_text, text_within, texts_within};
 use crate::http::{ApiRequest, Reply};
+
+/// Limits of a stage change's free text (characters).
+const MAX_DONE: usize = 50;
+const MAX_DONE_ITEM: usize = 200;
+const MAX_TIMELINE_NOTES: usize = 2_000;
 
 /// The stage-change fields of a body.
 #[derive(Debug, Default, Deserialize)]
@@ -30,12 +35,20 @@ impl StateFields {
         let Some(to) = &self.current_state else {
             return Ok(None);
         };
+        let done = |list: &Option<Vec<String>>, field: &str| {
+            texts_within(
+                list.as_deref().unwrap_or_default(),
+                field,
+                MAX_DONE,
+                MAX_DONE_ITEM,
+            )
+        };
         Ok(Some(Transition {
             to: key_text(to, "currentState")?,
-            checklist_in_done: self.checklist_in_done.clone().unwrap_or_default(),
-            checklist_out_done: self.checklist_out_done.clone().unwrap_or_default(),
-            actor_id: req.attributed(self.actor_id.clone()),
-            notes: self.timeline_notes.clone(),
+            checklist_in_done: done(&self.checklist_in_done, "checklistInDone")?,
+            checklist_out_done: done(&self.checklist_out_done, "checklistOutDone")?,
+            actor_id: req.attributed(text_within(&self.actor_id, "actorId", MAX_DONE_ITEM)?),
+            notes: text_within(&self.timeline_notes, "timelineNotes", MAX_TIMELINE_NOTES)?,
             force: self.force.unwrap_or(false),
             enforce_rules: true,
         }))

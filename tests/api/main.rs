@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod bounds;
 mod checklists;
 mod discharge;
 mod doctors;
