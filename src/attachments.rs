@@ -15,9 +15,11 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::ApiRequest;
+use crate::s3::content::SNIFF_BYTES;
 use crate::s3::keys::{self as s3_keys, EntityKind, Owner};
 use crate::s3::objects as s3_objects;
 use crate::store::{self, tx, Item};
+use crate::uploads::{self, Presigned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
@@ -110,11 +112,13 @@ pub async fn apply(
         .target(format!("{}:{}", target.kind.as_str(), target.entity_id));
     if action == FileAction::Attach {
         ctx.bucket()?;
-        if s3_objects::head(ctx, &key).await?.is_none() {
-            return Err(ApiError::not_found(
-                "File not found in storage; upload it before attaching",
-            ));
-        }
+        let (object, head) = s3_objects::peek(ctx, &key, SNIFF_BYTES)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found("File not found in storage; upload it before attaching")
+            })?;
+        let presigned = Presigned::default();
+        uploads::hold_to_rules(ctx, target.uid, &key, (&object, &head), &presigned, &audit).await?;
     }
     let mut attempts = store::Attempts::new("item");
     while attempts.next().await {

@@ -27,6 +27,8 @@ pub struct Settings {
     pub cdn_private_key_param: Option<String>,
     pub cf_distribution_id: Option<String>,
     pub cors_origin: String,
+    /// The largest upload of each kind, in bytes.
+    pub uploads: UploadLimits,
     /// `None`: authentication is off (no `AUTH_ISSUER`).
     pub auth: Option<AuthSettings>,
     pub limits: Limits,
@@ -79,10 +81,12 @@ pub const DEFAULT_PRESIGN_SECS: u64 = 900;
 
 /// The settings this crate reads, by their primary names (aliases aside); the
 /// deployment template must set each of them.
-pub const ENV_VARS: [&str; 11] = [
+pub const ENV_VARS: [&str; 13] = [
     "TABLE_NAME",
     "FILES_BUCKET",
     "PRESIGN_EXPIRES_SEC",
+    "MAX_PHOTO_BYTES",
+    "MAX_PDF_BYTES",
     "CDN_DOMAIN",
     "CDN_KEY_PAIR_ID",
     "CDN_PRIVATE_KEY_PARAM",
@@ -94,6 +98,46 @@ pub const ENV_VARS: [&str; 11] = [
 ];
 /// S3 refuses presigned URLs valid for more than seven days.
 const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
+
+/// The largest upload of each kind. Photos: a 1600-px JPEG or WebP is
+/// well under 2 MB, and a phone camera's original under 10 MB. PDFs: a
+/// scanned multi-page report at 300 dpi stays under 25 MB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub photo: u64,
+    pub pdf: u64,
+}
+
+impl UploadLimits {
+    pub const DEFAULT_PHOTO: u64 = 10 * 1024 * 1024;
+    pub const DEFAULT_PDF: u64 = 25 * 1024 * 1024;
+
+    /// The limit for an object of `content_type`.
+    pub fn for_type(&self, content_type: &str) -> u64 {
+        if content_type.eq_ignore_ascii_case("application/pdf") {
+            self.pdf
+        } else {
+            self.photo
+        }
+    }
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            photo: Self::DEFAULT_PHOTO,
+            pdf: Self::DEFAULT_PDF,
+        }
+    }
+}
+
+/// A byte count from the environment (1 byte to 5 GB, S3's largest single
+/// PUT), else `default`.
+fn bytes_setting(raw: Option<String>, default: u64) -> u64 {
+    raw.and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| (1..=5 * 1024 * 1024 * 1024).contains(n))
+        .unwrap_or(default)
+}
 
 impl Settings {
     pub fn from_env() -> Self {
@@ -126,6 +170,10 @@ impl Settings {
             cdn_private_key_param: get("CDN_PRIVATE_KEY_PARAM"),
             cf_distribution_id: get("CF_DISTRIBUTION_ID"),
             cors_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
+            uploads: UploadLimits {
+                photo: bytes_setting(get("MAX_PHOTO_BYTES"), UploadLimits::DEFAULT_PHOTO),
+                pdf: bytes_setting(get("MAX_PDF_BYTES"), UploadLimits::DEFAULT_PDF),
+            },
             auth: AuthSettings::from_lookup(get),
             limits: Limits::default(),
         }

@@ -18,9 +18,10 @@ use crate::documents::{self, AttachInput, Category};
 use crate::error::ApiError;
 use crate::keys;
 use crate::patients;
+use crate::s3::content::SNIFF_BYTES;
 use crate::s3::keys::{self as s3_keys, Owner, Target};
 use crate::s3::objects as s3_objects;
-use crate::uploads::{intent_sk, UploadIntent};
+use crate::uploads::{self, intent_sk, Presigned, UploadIntent};
 
 /// What happened to each record of an event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -112,7 +113,7 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
     let Some((uid, category)) = document_of(&key) else {
         return Ok(Outcome::Ignored("not an optimized document"));
     };
-    let Some(object) = s3_objects::head(ctx, &key).await? else {
+    let Some((object, head)) = s3_objects::peek(ctx, &key, SNIFF_BYTES).await? else {
         return Ok(Outcome::Ignored("object no longer exists"));
     };
     let meta = |name: &str| {
@@ -152,8 +153,11 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
             meta("scheme").or(resolved.patient.active_scheme.clone()),
         ),
     };
+    let audit = Audit::by(INGEST_ACTOR, &request_id, "documents.attach");
+    let presigned = Presigned::from(intent.as_ref());
+    uploads::hold_to_rules(ctx, &uid, &key, (&object, &head), &presigned, &audit).await?;
     let input = AttachInput {
-        audit: Audit::by(INGEST_ACTOR, &request_id, "documents.attach"),
+        audit,
         uploaded_by: intent
             .and_then(|i| i.uploaded_by)
             .or_else(|| meta("uploaded-by")),

@@ -10,8 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiResult;
+use crate::audit::Audit;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
 use crate::keys;
+use crate::s3::content::looks_like;
+use crate::s3::objects::{self as s3_objects, ObjectInfo};
 use crate::store::{self, Item};
 
 /// How long an intent is kept for a late attach.
@@ -40,6 +44,9 @@ pub struct UploadIntent {
     pub scheme: Option<String>,
     #[serde(default)]
     pub needs_optimization: bool,
+    /// The size the PUT was signed for, when the client stated one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
     pub request_id: String,
     pub requested_at: String,
     /// Epoch seconds; the table's TTL attribute.
@@ -114,5 +121,132 @@ mod tests {
     fn only_keys_that_fit_a_sort_key_have_an_intent() {
         assert!(intent_sk(&"k".repeat(1017)).is_some());
         assert!(intent_sk(&"k".repeat(1018)).is_none());
+    }
+}
+
+/// What an upload was presigned as, to hold the stored object to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presigned {
+    pub content_type: Option<String>,
+    pub size: Option<i64>,
+}
+
+impl From<Option<&UploadIntent>> for Presigned {
+    fn from(intent: Option<&UploadIntent>) -> Self {
+        Self {
+            content_type: intent
+                .map(|i| i.content_type.clone())
+                .filter(|t| !t.is_empty()),
+            size: intent.and_then(|i| i.size),
+        }
+    }
+}
+
+/// Why a stored object is not attached, if it is not: above the size limit
+/// of its type, another type or size than presigned, or first bytes that
+/// are not its type's.
+fn refusal(
+    limits: crate::context::UploadLimits,
+    object: &ObjectInfo,
+    presigned: &Presigned,
+    head: &[u8],
+) -> Option<String> {
+    let stored_type = object.content_type.as_deref().unwrap_or_default();
+    let limit = limits.for_type(stored_type);
+    if object.size < 0 || object.size as u64 > limit {
+        return Some(format!(
+            "The file is {} bytes, above the {limit}-byte limit for {stored_type}",
+            object.size
+        ));
+    }
+    if let Some(t) = &presigned.content_type {
+        if !t.eq_ignore_ascii_case(stored_type) {
+            return Some(format!(
+                "The file was stored as {stored_type}, not the {t} it was presigned for"
+            ));
+        }
+    }
+    if let Some(size) = presigned.size {
+        if size != object.size {
+            return Some(format!(
+                "The file is {} bytes, not the {size} it was presigned for",
+                object.size
+            ));
+        }
+    }
+    if !looks_like(stored_type, head) {
+        return Some(format!("The file's content is not {stored_type}"));
+    }
+    None
+}
+
+/// Holds a stored object (as `s3::objects::peek` read it: its size, type
+/// and first bytes) to its upload's rules before it is attached. A refused
+/// object is deleted (it must not stay stored), the refusal is recorded in
+/// the ledger under `audit`'s actor, and the answer is a 400.
+pub async fn hold_to_rules(
+    ctx: &Context,
+    uid: &str,
+    key: &str,
+    (object, head): (&ObjectInfo, &[u8]),
+    presigned: &Presigned,
+    audit: &Audit,
+) -> ApiResult<()> {
+    let Some(reason) = refusal(ctx.settings.uploads, object, presigned, head) else {
+        return Ok(());
+    };
+    tracing::warn!(reason = %reason, "upload refused and deleted");
+    s3_objects::delete_many(ctx, [&key.to_string()]).await?;
+    let mut refused = audit.clone().keys([key]);
+    refused.action = "files.refused";
+    refused.write(ctx, uid).await?;
+    Err(ApiError::bad_request(reason))
+}
+
+#[cfg(test)]
+mod verify_tests {
+    use super::*;
+    use crate::context::UploadLimits;
+
+    fn object(size: i64, content_type: &str) -> ObjectInfo {
+        ObjectInfo {
+            size,
+            content_type: Some(content_type.into()),
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_upload_must_match_its_limit_its_presign_and_its_type() {
+        let limits = UploadLimits {
+            photo: 100,
+            pdf: 1000,
+        };
+        let jpeg = b"\xff\xd8\xff\xe0";
+        let none = Presigned::default();
+        assert_eq!(
+            refusal(limits, &object(50, "image/jpeg"), &none, jpeg),
+            None
+        );
+        // Above the photo limit, though a PDF may be that large
+        assert!(refusal(limits, &object(101, "image/jpeg"), &none, jpeg).is_some());
+        assert_eq!(
+            refusal(limits, &object(500, "application/pdf"), &none, b"%PDF-1.4"),
+            None
+        );
+        // Another type or size than presigned
+        let presigned = Presigned {
+            content_type: Some("image/png".into()),
+            size: Some(50),
+        };
+        assert!(refusal(limits, &object(50, "image/jpeg"), &presigned, jpeg).is_some());
+        let presigned = Presigned {
+            content_type: Some("image/jpeg".into()),
+            size: Some(49),
+        };
+        assert!(refusal(limits, &object(50, "image/jpeg"), &presigned, jpeg).is_some());
+        // An HTML page as a JPEG
+        let reason = refusal(limits, &object(50, "image/jpeg"), &none, b"<!DOCTYPE html>").unwrap();
+        assert!(reason.contains("not image/jpeg"), "{reason}");
     }
 }

@@ -18,11 +18,12 @@ use crate::http::input::text_within;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
 use crate::patients;
+use crate::s3::content::SNIFF_BYTES;
 use crate::s3::keys::{self as s3_keys, Owner};
 use crate::s3::links;
 use crate::s3::objects::{self as s3_objects, ObjectInfo};
 use crate::store::{self, Refused};
-use crate::uploads::{intent_sk, UploadIntent};
+use crate::uploads::{self, intent_sk, Presigned, UploadIntent};
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Links, Stamp};
 
@@ -322,9 +323,14 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         summary: record,
         guard: entries::guard_of(items.remove(&guard_sk))?,
     };
-    let object = s3_objects::head(ctx, &key).await?.ok_or_else(|| {
-        ApiError::not_found("File not found in storage; upload it before attaching")
-    })?;
+    let (object, head) = s3_objects::peek(ctx, &key, SNIFF_BYTES)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("File not found in storage; upload it before attaching")
+        })?;
+    let audit = Audit::of(req, "documents.attach");
+    let presigned = Presigned::from(intent.as_ref());
+    uploads::hold_to_rules(ctx, &uid, &key, (&object, &head), &presigned, &audit).await?;
     let now = clock::now_rfc3339();
     let uploaded_by = text_within(&body.uploaded_by, "uploadedBy", MAX_PERSON)?;
     let caption = text_within(&body.caption, "caption", MAX_CAPTION)?;
@@ -353,7 +359,7 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         ),
     };
     let input = AttachInput {
-        audit: Audit::of(req, "documents.attach"),
+        audit,
         uploaded_by: req
             .attributed(uploaded_by)
             .or_else(|| intent.and_then(|i| i.uploaded_by)),

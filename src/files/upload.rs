@@ -32,6 +32,9 @@ struct UploadBody {
     label: Option<String>,
     needs_optimization: Option<bool>,
     uploaded_by: Option<String>,
+    /// The file's size in bytes, when the client knows it: then the PUT is
+    /// signed for exactly that size.
+    size: Option<i64>,
 }
 
 /// A validated upload request.
@@ -48,6 +51,7 @@ pub struct UploadPlan {
     pub needs_optimization: bool,
     /// Who the client says uploads (the token's subject wins when auth is on).
     pub uploaded_by: Option<String>,
+    pub size: Option<i64>,
 }
 
 impl UploadPlan {
@@ -144,6 +148,7 @@ impl UploadPlan {
             label: body.label.as_deref().and_then(s3_keys::slug),
             needs_optimization: body.needs_optimization.unwrap_or(false),
             uploaded_by,
+            size: body.size,
         })
     }
 
@@ -168,6 +173,7 @@ impl UploadPlan {
         intent.mrn = patient.active_reg_mrn.clone();
         intent.scheme = patient.active_scheme.clone();
         intent.needs_optimization = self.needs_optimization;
+        intent.size = self.size;
         intent.request_id = req.request_id.clone();
         intent.requested_at = clock::now_rfc3339();
         intent
@@ -199,7 +205,15 @@ pub async fn presign_upload(ctx: &Context, id: &str, req: &ApiRequest) -> ApiRes
         plan.content_type
     };
 
-    let put = s3_objects::presign_put(ctx, &key, content_type).await?;
+    let limit = ctx.settings.uploads.for_type(content_type);
+    if let Some(size) = plan.size {
+        if size < 1 || size as u64 > limit {
+            return Err(ApiError::bad_request(format!(
+                "size must be between 1 and {limit} bytes for {content_type}"
+            )));
+        }
+    }
+    let put = s3_objects::presign_put(ctx, &key, content_type, plan.size).await?;
     // The intent and the audit entry of this presign, in one write.
     let intent = plan.intent(&patient, &key, content_type, req);
     let audit = Audit::of(req, "files.presign-upload").keys([key.as_str()]);

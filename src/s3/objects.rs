@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -90,10 +91,19 @@ pub struct PresignedPut {
     pub headers: Vec<(String, String)>,
 }
 
-/// Presigns a PUT with `Content-Type` signed and no user metadata (no network
-/// call): provenance lives in the upload intent, not in headers the client
-/// must repeat.
-pub async fn presign_put(ctx: &Context, key: &str, content_type: &str) -> ApiResult<PresignedPut> {
+/// Presigns a PUT with `Content-Type` and `If-None-Match: *` signed (S3
+/// refuses a PUT to a key that exists, so an upload URL can never replace
+/// stored bytes) and, when the size is known, `Content-Length` (S3 refuses
+/// another size). No user metadata (no network call): provenance lives in
+/// the upload intent, not in headers the client must repeat. The headers
+/// answered are those the client must send; `Content-Length` is the
+/// browser's own.
+pub async fn presign_put(
+    ctx: &Context,
+    key: &str,
+    content_type: &str,
+    size: Option<i64>,
+) -> ApiResult<PresignedPut> {
     let bucket = ctx.bucket()?;
     let config = PresigningConfig::expires_in(ctx.settings.presign_expires)
         .map_err(|e| ApiError::Internal(format!("presign config: {e}")))?;
@@ -103,12 +113,16 @@ pub async fn presign_put(ctx: &Context, key: &str, content_type: &str) -> ApiRes
         .bucket(bucket)
         .key(key)
         .content_type(content_type)
+        .if_none_match("*")
+        .set_content_length(size)
         .presigned(config)
         .await
         .map_err(|e| ApiError::Internal(format!("presign PUT failed: {e}")))?;
     let headers = presigned
         .headers()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+        .filter(|(name, _)| {
+            !name.eq_ignore_ascii_case("host") && !name.eq_ignore_ascii_case("content-length")
+        })
         .map(|(name, value)| {
             let name = if name.eq_ignore_ascii_case("content-type") {
                 "Content-Type"
@@ -122,6 +136,61 @@ pub async fn presign_put(ctx: &Context, key: &str, content_type: &str) -> ApiRes
         url: presigned.uri().to_string(),
         headers,
     })
+}
+
+/// An object's size, type and metadata with its first `n` bytes, in one
+/// ranged GET (what HeadObject gives, plus the bytes that tell its type);
+/// `None` when it does not exist.
+pub async fn peek(ctx: &Context, key: &str, n: u64) -> ApiResult<Option<(ObjectInfo, Vec<u8>)>> {
+    let bucket = ctx.bucket()?;
+    let result = ctx
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes=0-{}", n.saturating_sub(1)))
+        .send()
+        .await;
+    let out = match result {
+        Ok(out) => out,
+        Err(err) if matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+            return Ok(None)
+        }
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            return Ok(None)
+        }
+        // An empty object has no first byte to range over.
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 416) =>
+        {
+            return Ok(head(ctx, key).await?.map(|info| (info, Vec::new())));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // `bytes 0-15/12345`: the whole size follows the slash.
+    let size = out
+        .content_range()
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|total| total.parse::<i64>().ok())
+        .or(out.content_length())
+        .unwrap_or(0);
+    let info = ObjectInfo {
+        size,
+        content_type: out.content_type().map(str::to_string),
+        metadata: out.metadata().cloned().unwrap_or_default(),
+    };
+    let body = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("object read: {e}")))?;
+    Ok(Some((info, body.into_bytes().to_vec())))
 }
 
 /// One page of the objects under `prefix` after `start_after`
@@ -227,20 +296,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn presigned_put_signs_only_the_type_and_carries_no_checksum() {
+    async fn presigned_put_signs_the_type_and_no_overwrite_and_carries_no_checksum() {
         // Given an offline context (presigning makes no network call)
         let ctx = Context::offline_for_tests();
         // When a PUT is presigned
-        let put = presign_put(&ctx, "patients/u1/optimized/docs/lab/a.jpg", "image/jpeg")
-            .await
-            .unwrap();
+        let put = presign_put(
+            &ctx,
+            "patients/u1/optimized/docs/lab/a.jpg",
+            "image/jpeg",
+            None,
+        )
+        .await
+        .unwrap();
         // Then the URL carries no checksum of an empty body, which real S3 would
         // compare against the uploaded bytes and reject
         let url = put.url.to_ascii_lowercase();
         assert!(!url.contains("x-amz-checksum"), "{url}");
         assert!(!url.contains("x-amz-sdk-checksum-algorithm"), "{url}");
         assert!(
-            url.contains("x-amz-signedheaders=content-type%3bhost&"),
+            url.contains("x-amz-signedheaders=content-type%3bhost%3bif-none-match&"),
             "{url}"
         );
         assert!(url.contains("x-amz-expires=900"));
@@ -250,9 +324,32 @@ mod tests {
             headers.get("Content-Type").map(String::as_str),
             Some("image/jpeg")
         );
+        assert_eq!(headers.get("if-none-match").map(String::as_str), Some("*"));
         assert!(headers.keys().all(|k| {
             let k = k.to_ascii_lowercase();
             !k.contains("checksum") && !k.starts_with("x-amz-meta-")
         }));
+        // A stated size is signed (S3 refuses another), and left to the
+        // browser to send
+        let sized = presign_put(
+            &ctx,
+            "patients/u1/optimized/docs/lab/b.jpg",
+            "image/jpeg",
+            Some(2048),
+        )
+        .await
+        .unwrap();
+        assert!(
+            sized
+                .url
+                .to_ascii_lowercase()
+                .contains("content-length%3bcontent-type%3bhost%3bif-none-match"),
+            "{}",
+            sized.url
+        );
+        assert!(sized
+            .headers
+            .iter()
+            .all(|(k, _)| !k.eq_ignore_ascii_case("content-length")));
     }
 }

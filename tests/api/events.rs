@@ -193,7 +193,7 @@ async fn the_s3_fixture_runs_through_what_the_s3_lambda_calls() {
             ..Default::default()
         }
     );
-    assert_eq!(calls.get("S3.HeadObject"), 1, "{calls}");
+    assert_eq!(calls.get("S3.GetObject"), 1, "{calls}");
     assert_eq!(calls.get("DynamoDB.TransactWriteItems"), 1, "{calls}");
     let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
     let list = docs["labReports"].as_array().expect("labReports");

@@ -193,7 +193,7 @@ async fn s3_failures_on_attach_are_503_and_write_nothing() {
     let faulty = app_behind(&proxy, false);
     let attach = format!("/patients/{uid}/documents/attach");
     let body = json!({"category": "lab_reports", "key": key});
-    proxy.fail(Match::Method("HEAD"), Fault::ServerError);
+    proxy.fail(Match::Method("GET"), Fault::ServerError);
     assert_unavailable(&faulty.post(&attach, body.clone()).await);
     assert_eq!(audit_len(&app, &uid).await, audit_before);
     let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
@@ -459,10 +459,10 @@ async fn a_fault_inside_the_ingest_fails_the_record_so_lambda_retries_it() {
     let app = App::new();
     let (uid, _) = app.create_patient().await;
     let key = app.upload_doc(&uid, "radiology").await;
-    // S3 fails the HeadObject
+    // S3 fails the read of the object (a ranged GET)
     let s3 = FaultProxy::start(&emulators().s3);
     let faulty = app_behind(&s3, false);
-    s3.fail(Match::Method("HEAD"), Fault::ServerError);
+    s3.fail(Match::Method("GET"), Fault::ServerError);
     let report = hms::s3_events::ingest(&faulty.ctx, &s3_event(&[&key])).await;
     assert_eq!((report.failed, report.attached), (1, 0), "{report:?}");
     // DynamoDB fails the read of the record

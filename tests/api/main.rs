@@ -27,3 +27,4 @@ mod rules;
 mod scheduling;
 mod support;
 mod tasks;
+mod upload_rules;

@@ -355,7 +355,7 @@ async fn files_attach_and_detach_on_a_med() {
         .upload(
             &uid,
             json!({"filename": "x.png", "mimeType": "image/png", "kind": "med", "refId": ghost}),
-            b"bytes",
+            b"\x89PNG bytes",
         )
         .await;
     let r = app

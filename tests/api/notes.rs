@@ -540,7 +540,7 @@ async fn the_oldest_of_more_than_200_notes_is_found_with_one_key_read() {
         .upload(
             &uid,
             json!({"filename": "a.pdf", "mimeType": "application/pdf", "kind": "note", "refId": oldest}),
-            b"bytes",
+            b"%PDF-1.4 bytes",
         )
         .await["key"]
         .as_str()
@@ -584,7 +584,7 @@ async fn concurrent_edits_and_an_attach_on_one_note_all_land() {
         .upload(
             &uid,
             json!({"filename": "a.pdf", "mimeType": "application/pdf", "kind": "note", "refId": note_id}),
-            b"bytes",
+            b"%PDF-1.4 bytes",
         )
         .await["key"]
         .as_str()

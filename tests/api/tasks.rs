@@ -621,7 +621,7 @@ async fn files_attach_and_detach_on_a_task() {
     assert_eq!(r.body["task"]["taskId"], id.as_str());
     assert_eq!(r.body["task"]["patientId"], uid.as_str());
     assert_eq!(r.body["task"]["recurring"], false);
-    assert_eq!(r.calls.get("S3.HeadObject"), 1);
+    assert_eq!(r.calls.get("S3.GetObject"), 1);
 
     // Re-attaching is a no-op
     let r = app.post(&attach, json!({"key": key})).await;
