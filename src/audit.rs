@@ -10,11 +10,12 @@ use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{view_json, ApiRequest};
+use crate::keys::{self, looks_like_uid};
 use crate::store::{self, tx};
-use crate::{clock, keys};
 
 /// What an audit item records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +107,6 @@ impl Audit {
         // A fresh UUIDv7 key: refused only if the id collided.
         Ok(store::put_new(ctx, self.item(uid)?).await??)
     }
-}
-
-/// Could `id` be a patient UID (a UUID, or the ULID the earlier version
-/// minted)? Then an access entry is worth trying before resolution.
-fn looks_like_uid(id: &str) -> bool {
-    uuid::Uuid::try_parse(id).is_ok()
-        || (id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 impl Audit {

@@ -135,10 +135,24 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
-        let detail = format!(
-            "AWS call failed: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
-        );
+        // The error's code and message, or its kind and HTTP status: never
+        // the raw response, whose body and headers a log must not carry.
+        let detail = match &err {
+            SdkError::ServiceError(ctx) => format!(
+                "AWS call failed: {} ({}): {}",
+                ctx.err().code().unwrap_or("unknown code"),
+                ctx.raw().status().as_u16(),
+                ctx.err().message().unwrap_or("no message"),
+            ),
+            SdkError::TimeoutError(_) => "AWS call timed out".to_string(),
+            SdkError::DispatchFailure(_) => "AWS call not sent (connection failed)".to_string(),
+            SdkError::ResponseError(ctx) => format!(
+                "AWS response unreadable (HTTP {})",
+                ctx.raw().status().as_u16()
+            ),
+            SdkError::ConstructionFailure(_) => "AWS request could not be built".to_string(),
+            _ => "AWS call failed".to_string(),
+        };
         if is_transient(&err) {
             Self::Unavailable(detail)
         } else {

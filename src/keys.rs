@@ -75,6 +75,13 @@ pub fn audit_sk(entry_id: &str) -> String {
 /// time-sortable, so a category lists in attach order by sort key.
 pub const DOC_PREFIX: &str = "DOC#";
 
+/// Could `id` be a patient UID (a UUID, or the ULID the earlier version
+/// minted)? Resolution tries such an id as a UID first.
+pub fn looks_like_uid(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok()
+        || (id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 pub fn doc_category_prefix(category: &str) -> String {
     format!("{DOC_PREFIX}{category}#")
 }

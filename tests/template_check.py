@@ -7,7 +7,10 @@
 - the table declares every index the code queries (src/keys.rs);
 - no IAM statement allows dynamodb:Scan or a wildcard resource;
 - the distribution serves signed URLs only (a trusted key group holding the
-  key the API signs with) and the API may read that key's private half.
+  key the API signs with) and the API may read that key's private half;
+- no role may change or remove a ledger entry, the table has deletion
+  protection, and a deploy without an issuer is refused unless anonymous
+  access is asked for (never in prod).
 
 Prints a closing "N passed, M failed" line and exits non-zero on failure.
 """
@@ -113,6 +116,25 @@ def main():
     ssm = [s for n, s in statements if n == "ApiFunction" and s.get("Action") == "ssm:GetParameter"]
     check("the API may read the signing key's parameter, and only it",
           len(ssm) == 1 and "CdnPrivateKeyParameter" in str(ssm[0].get("Resource")), str(ssm))
+
+    for fn in ("ApiFunction", "S3EventsFunction"):
+        deny = [s for n, s in statements if n == fn and s.get("Effect") == "Deny"
+                and "AUDIT#*" in str(s.get("Condition"))
+                and {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(s.get("Action", []))]
+        check(f"{fn} may not change or remove a ledger entry", len(deny) == 1, str(deny))
+    table = resources.get("Table", {}).get("Properties", {})
+    check("the table has deletion protection and point-in-time recovery",
+          table.get("DeletionProtectionEnabled") is True
+          and table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True)
+    rules = template.get("Rules", {})
+    auth_rule = rules.get("AuthenticationRequired", {})
+    check("a deploy without an issuer needs AllowAnonymousAccess=true",
+          "AuthIssuer" in str(auth_rule.get("RuleCondition")) and
+          "AllowAnonymousAccess" in str(auth_rule.get("Assertions")) and
+          template.get("Parameters", {}).get("AllowAnonymousAccess", {}).get("Default") == "false",
+          str(auth_rule))
+    check("a prod stage never allows anonymous access",
+          "prod" in str(rules.get("NoAnonymousProduction", {}).get("RuleCondition")))
 
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")

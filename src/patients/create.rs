@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::change::UNAUDITED;
-use super::fields::{EpisodeFields, PersonFields, SchedulingFields};
+use super::fields::{mrn_text, EpisodeFields, PersonFields, SchedulingFields};
 use super::model::{MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
 use crate::audit::Audit;
 use crate::clock;
@@ -44,7 +44,7 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     let reg = body
         .registration
         .ok_or_else(|| ApiError::bad_request("registration is required"))?;
-    let mrn = key_text(&required(&reg.mrn, "registration.mrn")?, "registration.mrn")?;
+    let mrn = mrn_text(&required(&reg.mrn, "registration.mrn")?, "registration.mrn")?;
     required(&reg.scheme, "registration.scheme")?;
     let scheme = text_within(
         &reg.scheme,

@@ -144,6 +144,19 @@ fn bounded_contact(ec: &EmergencyContact) -> ApiResult<EmergencyContact> {
     })
 }
 
+/// An MRN: text fit for a key that cannot be mistaken for a patient UID
+/// (`{id}` is tried as a UID first, so such an MRN would open another
+/// patient).
+pub fn mrn_text(raw: &str, field: &str) -> ApiResult<String> {
+    let mrn = key_text(raw, field)?;
+    if crate::keys::looks_like_uid(&mrn) {
+        return Err(ApiError::bad_request(format!(
+            "{field} has the form of a patient id (a UUID or ULID); an MRN may not"
+        )));
+    }
+    Ok(mrn)
+}
+
 impl PersonFields {
     pub fn is_empty(&self) -> bool {
         self.name.is_none()

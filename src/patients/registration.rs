@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::change::{change, Extra, Step, Transition};
-use super::fields::EpisodeFields;
+use super::fields::{mrn_text, EpisodeFields};
 use super::model::{unknown_scheme, MrnEntry, MrnPointer, PatientItem, FIRST_STATE};
 use crate::audit::Audit;
 use crate::clock;
@@ -68,7 +68,7 @@ fn switch_to(
 
 pub async fn switch(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let body: RegistrationBody = req.json()?;
-    let mrn = key_text(&required(&body.mrn, "mrn")?, "mrn")?;
+    let mrn = mrn_text(&required(&body.mrn, "mrn")?, "mrn")?;
     required(&body.scheme, "scheme")?;
     let scheme = text_within(&body.scheme, "scheme", MAX_SCHEME)?.unwrap_or_default();
     let first_state = match &body.first_state {
@@ -144,7 +144,7 @@ fn parse_history(req: &ApiRequest) -> ApiResult<Vec<MrnEntry>> {
             })?),
         };
         out.push(MrnEntry {
-            mrn: key_text(mrn, "mrnHistory.mrn")?,
+            mrn: mrn_text(mrn, "mrnHistory.mrn")?,
             scheme: text_within(&e.scheme, "mrnHistory.scheme", MAX_SCHEME)?
                 .unwrap_or_else(unknown_scheme),
             date,

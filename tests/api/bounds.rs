@@ -123,3 +123,30 @@ async fn checklist_rules_and_registrations_are_bounded() {
     assert_eq!(r.status, 400, "{:?}", r.body);
     assert_eq!(writes(&r.calls), 0);
 }
+
+#[tokio::test]
+async fn an_mrn_shaped_like_a_patient_id_is_refused() {
+    // Given a patient: its UID may not become another patient's MRN
+    let app = App::new();
+    let (uid, mrn) = app.create_patient().await;
+    let r = app
+        .post(
+            "/patients",
+            json!({"name": "Shadow", "registration": {"mrn": uid, "scheme": "ASP", "department": "D"}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(writes(&r.calls), 0);
+    let ulid = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/patients/{mrn}/registration"),
+            Some(json!({"mrn": ulid, "scheme": "ASP"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    // And by-MRN still names the patient itself
+    let r = app.get(&format!("/patients/by-mrn/{mrn}")).await;
+    assert_eq!(r.body["id"], uid.as_str());
+}

@@ -106,7 +106,7 @@ async fn unknown_patients_are_404_on_every_changing_route_and_nothing_is_written
             uuid::Uuid::now_v7()
         );
         let new_mrn = unique("MRN");
-        let history = json!({"mrnHistory": [{"mrn": ghost, "scheme": "GEN"}]});
+        let history = json!({"mrnHistory": [{"mrn": unique("MRN"), "scheme": "GEN"}]});
         let task = uuid::Uuid::now_v7();
         let routes = [
             ("DELETE", format!("/patients/{ghost}/tasks/{task}"), None),

@@ -16,9 +16,10 @@ answers:
   are copied, and restored if it is cancelled: same outcome, without a cost
   that grows with the table.
 - Query: moto sorts every item of the table on each Query. A query on the
-  table's own key now reads only its partition, and a query on an index reads
-  the items unsorted (moto sorts the matches by the index key itself).
-  Scan is unchanged.
+  table's own key now reads only its partition (for `begins_with`, only the
+  matching items from the start key on, at most one beyond the limit when no
+  filter follows), and a query on an index reads the items unsorted (moto
+  sorts the matches by the index key itself). Scan is unchanged.
 
 Usage: python moto_serial.py [--host 127.0.0.1] --port PORT
 """
@@ -97,11 +98,49 @@ def transact_write_items(self, transact_items):
 _moto_query = Table.query
 
 
+def _arg(args, kwargs, position, name):
+    return kwargs[name] if name in kwargs else (args[position] if len(args) > position else None)
+
+
+def _in_range(self, partition, args, kwargs):
+    """The partition's items a `begins_with` query can answer from, in the
+    query's order, from its start key on, and (without a filter) no more than
+    one beyond its limit: moto then finds the same page and the same next
+    key among them as among the whole partition. Other queries get every
+    item of the partition."""
+    comparison = _arg(args, kwargs, 0, "range_comparison")
+    objs = _arg(args, kwargs, 1, "range_objs") or []
+    if str(comparison).upper() not in ("BEGINS_WITH", "BEGINS WITH") or not objs:
+        return list(partition.values())
+    prefix = objs[0].value
+    if not isinstance(prefix, str):
+        return list(partition.values())
+    matched = sorted(
+        (key.value, item)
+        for key, item in partition.items()
+        if isinstance(key.value, str) and key.value.startswith(prefix)
+    )
+    if _arg(args, kwargs, 4, "scan_index_forward") is False:
+        matched.reverse()
+        after = lambda value, start: value < start
+    else:
+        after = lambda value, start: value > start
+    start = (_arg(args, kwargs, 3, "exclusive_start_key") or {}).get(self.range_key_attr)
+    if isinstance(start, dict) and isinstance(start.get("S"), str):
+        matched = [(v, item) for v, item in matched if after(v, start["S"])]
+    limit = _arg(args, kwargs, 2, "limit")
+    # moto's stand-in for "no filter" is an OpDefault.
+    no_filter = type(_arg(args, kwargs, 8, "filter_expression")).__name__ in ("NoneType", "OpDefault")
+    if limit and no_filter:
+        matched = matched[: int(limit) + 1]
+    return [item for _, item in matched]
+
+
 def query(self, hash_key, *args, **kwargs):
     index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
     if index_name is None:
         if self.range_key_attr:
-            items = list(self.items[hash_key].values()) if hash_key in self.items else []
+            items = _in_range(self, self.items[hash_key], args, kwargs) if hash_key in self.items else []
         else:
             items = [self.items[hash_key]] if hash_key in self.items else []
     else:
