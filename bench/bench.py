@@ -295,7 +295,7 @@ def run(env, work):
                         {"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"}, 200)
     traced("POST /patients/{mrn}/files/presign-upload", "POST", f"/patients/{mrn}/files/presign-upload",
            {"filename": "a.jpg", "mimeType": "image/jpeg", "docType": "lab"}, 200)
-    assert put_presigned(presign, b"bench-bytes") == 200
+    assert put_presigned(presign, PHOTO) == 200
     key = presign["key"]
     traced("POST /patients/{uid}/documents/attach", "POST", f"/patients/{pid}/documents/attach",
            {"category": "lab_reports", "key": key}, 200)
@@ -330,7 +330,7 @@ def run(env, work):
         _, up = traced(f"POST presign-upload ({kind})", "POST", f"/patients/{pid}/files/presign-upload",
                        {"filename": "x.pdf", "mimeType": "application/pdf", "kind": kind, "refId": ref}, 200)
         if up:
-            put_presigned(up, b"x")
+            put_presigned(up, b"%PDF-1.4 bench")
             traced(f"POST /patients/{{uid}}/{folder}/{{id}}/files/attach", "POST",
                    f"/patients/{pid}/{folder}/{ref}/files/attach", {"key": up["key"]}, 200)
             traced(f"POST /patients/{{uid}}/{folder}/{{id}}/files/detach", "POST",
