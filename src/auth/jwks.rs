@@ -159,8 +159,24 @@ pub fn parse_jwks(doc: &[u8]) -> Result<Keys, String> {
     Ok(keys)
 }
 
+/// Keys are read over HTTPS only; plain HTTP only from this machine (a
+/// local key server in tests).
+fn allowed(uri: &hyper::Uri) -> bool {
+    match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => matches!(
+            uri.host(),
+            Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
+        ),
+        _ => false,
+    }
+}
+
 async fn fetch(url: &str) -> Result<Bytes, String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad JWKS URL: {e}"))?;
+    if !allowed(&uri) {
+        return Err("the JWKS URL must be https".to_string());
+    }
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| format!("TLS roots: {e}"))?
@@ -182,6 +198,23 @@ async fn fetch(url: &str) -> Result<Bytes, String> {
     tokio::time::timeout(FETCH_TIMEOUT, work)
         .await
         .map_err(|_| "JWKS fetch timed out".to_string())?
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::allowed;
+
+    #[test]
+    fn keys_are_read_over_https_or_from_this_machine() {
+        let ok = |u: &str| allowed(&u.parse().unwrap());
+        assert!(ok(
+            "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json"
+        ));
+        assert!(ok("http://127.0.0.1:8080/jwks.json"));
+        assert!(ok("http://localhost/jwks.json"));
+        assert!(!ok("http://idp.example/jwks.json"));
+        assert!(!ok("ftp://idp.example/jwks.json"));
+    }
 }
 
 #[cfg(test)]

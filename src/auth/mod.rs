@@ -22,6 +22,9 @@ const DEFAULT_REFRESH_SECS: u64 = 60;
 /// Default age after which the keys held are re-read (a retired key stops
 /// being trusted within this time).
 const DEFAULT_MAX_AGE_SECS: u64 = 3600;
+/// Default longest lifetime a token may claim (`exp` at most this far past
+/// its `iat`, or past now): a leaked long-lived token is refused.
+const DEFAULT_MAX_LIFETIME_SECS: u64 = 12 * 3600;
 
 /// Authentication settings (see the README's configuration table).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub struct AuthSettings {
     pub min_refresh: Duration,
     /// Keys older than this are re-read before use.
     pub max_age: Duration,
+    /// The longest lifetime a token may claim.
+    pub max_lifetime: Duration,
 }
 
 impl AuthSettings {
@@ -55,6 +60,7 @@ impl AuthSettings {
             inline_jwks: get("AUTH_JWKS"),
             min_refresh: secs("AUTH_JWKS_MIN_REFRESH_SEC", DEFAULT_REFRESH_SECS),
             max_age: secs("AUTH_JWKS_MAX_AGE_SEC", DEFAULT_MAX_AGE_SECS),
+            max_lifetime: secs("AUTH_MAX_TOKEN_LIFETIME_SEC", DEFAULT_MAX_LIFETIME_SECS),
             jwks_url,
             issuer,
         })
@@ -88,6 +94,10 @@ pub enum Rejection {
     WrongIssuer,
     WrongAudience,
     MissingClaim,
+    /// `exp` further away than the longest lifetime allowed.
+    TooLongLived,
+    /// A `token_use` other than `id` or `access`.
+    WrongTokenUse,
     /// The JWKS could not be fetched: a dependency failure, not the caller's.
     KeysUnavailable,
 }
@@ -106,6 +116,8 @@ impl Rejection {
             Rejection::WrongIssuer => "token from another issuer",
             Rejection::WrongAudience => "token for another audience",
             Rejection::MissingClaim => "token lacks a required claim",
+            Rejection::TooLongLived => "token lives longer than allowed",
+            Rejection::WrongTokenUse => "token is neither an id nor an access token",
             Rejection::KeysUnavailable => "signing keys unavailable",
         }
     }
@@ -121,6 +133,15 @@ struct Claims {
     /// Cognito access tokens name their app client here instead of `aud`.
     #[serde(default)]
     client_id: Option<String>,
+    /// Must be exactly the issuer (a list holding it is not).
+    #[serde(default)]
+    iss: serde_json::Value,
+    exp: u64,
+    #[serde(default)]
+    iat: Option<u64>,
+    /// Cognito: `id` or `access`; absent in other issuers' tokens.
+    #[serde(default)]
+    token_use: Option<String>,
 }
 
 /// Verifies bearer tokens against the issuer's keys.
@@ -153,6 +174,21 @@ impl Authenticator {
             if claims.aud.is_none() && claims.client_id.as_deref() != Some(audience.as_str()) {
                 return Err(Rejection::WrongAudience);
             }
+        }
+        if claims.iss.as_str() != Some(self.settings.issuer.as_str()) {
+            return Err(Rejection::WrongIssuer);
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        let born = claims.iat.unwrap_or(now).min(now);
+        if claims.exp.saturating_sub(born) > self.settings.max_lifetime.as_secs() + LEEWAY_SECS {
+            return Err(Rejection::TooLongLived);
+        }
+        if claims
+            .token_use
+            .as_deref()
+            .is_some_and(|u| u != "id" && u != "access")
+        {
+            return Err(Rejection::WrongTokenUse);
         }
         if claims.sub.trim().is_empty() {
             return Err(Rejection::MissingClaim);

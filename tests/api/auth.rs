@@ -416,3 +416,54 @@ async fn without_an_issuer_the_api_stays_open() {
     let r = app.get("/checklists").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn issuer_lists_long_lived_tokens_and_other_token_uses_are_refused() {
+    let keys = keys();
+    let app = app_trusting(&keys);
+    let base = jwt::claims("dr-1", &[]);
+    let with = |patch: Value| {
+        let mut claims = base.clone();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        keys.rsa.sign(&claims)
+    };
+    let now = base["iat"].as_u64().unwrap();
+    for (what, token) in [
+        (
+            "an iss list holding the issuer",
+            with(json!({"iss": [ISSUER]})),
+        ),
+        (
+            "a token valid until 2999",
+            with(json!({"exp": 32_503_680_000u64})),
+        ),
+        (
+            "a token minted for 13 hours",
+            with(json!({"exp": now + 13 * 3600})),
+        ),
+        (
+            "no iat and 13 hours to run",
+            with(json!({"iat": null, "exp": now + 13 * 3600})),
+        ),
+        ("a refresh token", with(json!({"token_use": "refresh"}))),
+    ] {
+        let r = app.call_as(Some(&token), "GET", "/checklists", None).await;
+        assert_unauthorized(&r, what);
+    }
+    // A token within 12 hours, an access token, and one without token_use pass
+    for token in [
+        with(json!({"exp": now + 11 * 3600})),
+        with(json!({"token_use": "access"})),
+        keys.rsa.sign(&{
+            let mut c = base.clone();
+            c.as_object_mut().unwrap().remove("token_use");
+            c
+        }),
+    ] {
+        let r = app.call_as(Some(&token), "GET", "/checklists", None).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+}

@@ -181,6 +181,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
             },
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
+        // As S3 does: a response is not held back waiting for an ACK (with
+        // Nagle's algorithm, a body written after its headers waits for the
+        // client's delayed ACK, 40 ms on Linux).
+        let _ = stream.set_nodelay(true);
         let front = front.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
