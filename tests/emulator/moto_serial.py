@@ -25,6 +25,7 @@ Usage: python moto_serial.py [--host 127.0.0.1] --port PORT
 """
 
 import argparse
+import bisect
 import copy
 import signal
 import sys
@@ -60,7 +61,46 @@ def _item_key(table, op):
     return hash_value, range_value
 
 
+# Each partition's string sort keys in order, kept until a write adds or
+# removes a key of that partition (put, delete, a rolled-back transaction).
+_ORDER = {}
+
+
+def _forget(table, hash_value):
+    _ORDER.pop((id(table), hash_value), None)
+
+
+def _in_order(table, hash_value, partition):
+    """The partition's string sort keys, sorted: (values, keys)."""
+    order = _ORDER.get((id(table), hash_value))
+    if order is None:
+        pairs = sorted((k.value, k) for k in partition if isinstance(k.value, str))
+        order = ([v for v, _ in pairs], [k for _, k in pairs])
+        _ORDER[(id(table), hash_value)] = order
+    return order
+
+
+_moto_put = Table.put_item
+_moto_delete = Table.delete_item
+
+
+def put_item(self, item_attrs, *args, **kwargs):
+    try:
+        return _moto_put(self, item_attrs, *args, **kwargs)
+    finally:
+        if self.hash_key_attr in item_attrs:
+            _forget(self, DynamoType(item_attrs[self.hash_key_attr]))
+
+
+def delete_item(self, hash_key, range_key):
+    try:
+        return _moto_delete(self, hash_key, range_key)
+    finally:
+        _forget(self, hash_key)
+
+
 def _restore(table, hash_value, range_value, saved):
+    _forget(table, hash_value)
     if table.range_key_attr:
         partition = table.items[hash_value]
         if saved is None:
@@ -102,7 +142,7 @@ def _arg(args, kwargs, position, name):
     return kwargs[name] if name in kwargs else (args[position] if len(args) > position else None)
 
 
-def _in_range(self, partition, args, kwargs):
+def _in_range(self, hash_key, partition, args, kwargs):
     """The partition's items a `begins_with` query can answer from, in the
     query's order, from its start key on, and (without a filter) no more than
     one beyond its limit: moto then finds the same page and the same next
@@ -115,32 +155,32 @@ def _in_range(self, partition, args, kwargs):
     prefix = objs[0].value
     if not isinstance(prefix, str):
         return list(partition.values())
-    matched = sorted(
-        (key.value, item)
-        for key, item in partition.items()
-        if isinstance(key.value, str) and key.value.startswith(prefix)
-    )
-    if _arg(args, kwargs, 4, "scan_index_forward") is False:
-        matched.reverse()
-        after = lambda value, start: value < start
-    else:
-        after = lambda value, start: value > start
+    values, keys = _in_order(self, hash_key, partition)
+    low = bisect.bisect_left(values, prefix)
+    high = bisect.bisect_left(values, prefix + "\U0010ffff")
+    forward = _arg(args, kwargs, 4, "scan_index_forward") is not False
     start = (_arg(args, kwargs, 3, "exclusive_start_key") or {}).get(self.range_key_attr)
     if isinstance(start, dict) and isinstance(start.get("S"), str):
-        matched = [(v, item) for v, item in matched if after(v, start["S"])]
+        if forward:
+            low = max(low, bisect.bisect_right(values, start["S"]))
+        else:
+            high = min(high, bisect.bisect_left(values, start["S"]))
     limit = _arg(args, kwargs, 2, "limit")
     # moto's stand-in for "no filter" is an OpDefault.
     no_filter = type(_arg(args, kwargs, 8, "filter_expression")).__name__ in ("NoneType", "OpDefault")
     if limit and no_filter:
-        matched = matched[: int(limit) + 1]
-    return [item for _, item in matched]
+        if forward:
+            high = min(high, low + int(limit) + 1)
+        else:
+            low = max(low, high - int(limit) - 1)
+    return [partition[k] for k in keys[low:high] if k in partition]
 
 
 def query(self, hash_key, *args, **kwargs):
     index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
     if index_name is None:
         if self.range_key_attr:
-            items = _in_range(self, self.items[hash_key], args, kwargs) if hash_key in self.items else []
+            items = _in_range(self, hash_key, self.items[hash_key], args, kwargs) if hash_key in self.items else []
         else:
             items = [self.items[hash_key]] if hash_key in self.items else []
     else:
@@ -178,6 +218,8 @@ def main() -> None:
     dynamodb_models.copy = _TableCopyIsSnapshot()
     DynamoDBBackend.transact_write_items = transact_write_items
     Table.query = query
+    Table.put_item = put_item
+    Table.delete_item = delete_item
     app = serialized(DomainDispatcherApplication(create_backend_app), create_backend_app("dynamodb"))
     serve(app, host=args.host, port=args.port, threads=8, channel_timeout=600, ident=None, _quiet=True)
 
