@@ -61,8 +61,8 @@ def _item_key(table, op):
     return hash_value, range_value
 
 
-# Each partition's string sort keys in order, kept until a write adds or
-# removes a key of that partition (put, delete, a rolled-back transaction).
+# Each partition's string sort keys in order, kept in step with every put
+# and delete (a rolled-back transaction drops it, to be sorted again).
 _ORDER = {}
 
 
@@ -80,23 +80,42 @@ def _in_order(table, hash_value, partition):
     return order
 
 
+def _note(table, hash_value, range_value, present):
+    """Keeps a partition's order in step with one key added or removed."""
+    order = _ORDER.get((id(table), hash_value))
+    if order is None or range_value is None:
+        return
+    if not isinstance(range_value.value, str):
+        _forget(table, hash_value)
+        return
+    values, keys = order
+    at = bisect.bisect_left(values, range_value.value)
+    listed = at < len(values) and values[at] == range_value.value
+    if present and not listed:
+        values.insert(at, range_value.value)
+        keys.insert(at, range_value)
+    elif not present and listed:
+        del values[at]
+        del keys[at]
+
+
 _moto_put = Table.put_item
 _moto_delete = Table.delete_item
 
 
 def put_item(self, item_attrs, *args, **kwargs):
-    try:
-        return _moto_put(self, item_attrs, *args, **kwargs)
-    finally:
-        if self.hash_key_attr in item_attrs:
-            _forget(self, DynamoType(item_attrs[self.hash_key_attr]))
+    item = _moto_put(self, item_attrs, *args, **kwargs)
+    if self.range_key_attr and self.range_key_attr in item_attrs:
+        _note(self, DynamoType(item_attrs[self.hash_key_attr]),
+              DynamoType(item_attrs[self.range_key_attr]), True)
+    return item
 
 
 def delete_item(self, hash_key, range_key):
-    try:
-        return _moto_delete(self, hash_key, range_key)
-    finally:
-        _forget(self, hash_key)
+    item = _moto_delete(self, hash_key, range_key)
+    if item is not None:
+        _note(self, hash_key, range_key, False)
+    return item
 
 
 def _restore(table, hash_value, range_value, saved):
