@@ -103,9 +103,9 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// `delta` onto `c`'s count (never below 0).
-    pub fn add(&mut self, c: Category, delta: i64) {
-        let slot = match c {
+    /// `c`'s count, to read or change.
+    fn slot(&mut self, c: Category) -> &mut u64 {
+        match c {
             Category::PreopPics => &mut self.preop_pics,
             Category::LabReports => &mut self.lab_reports,
             Category::Radiology => &mut self.radiology,
@@ -113,20 +113,19 @@ impl Counts {
             Category::OtNotes => &mut self.ot_notes,
             Category::PostopPics => &mut self.postop_pics,
             Category::DischargePics => &mut self.discharge_pics,
-        };
+        }
+    }
+
+    /// `delta` onto `c`'s count (never below 0).
+    pub fn add(&mut self, c: Category, delta: i64) {
+        let slot = self.slot(c);
         *slot = slot.saturating_add_signed(delta);
     }
 
     pub fn get(&self, c: Category) -> u64 {
-        match c {
-            Category::PreopPics => self.preop_pics,
-            Category::LabReports => self.lab_reports,
-            Category::Radiology => self.radiology,
-            Category::IntraopPics => self.intraop_pics,
-            Category::OtNotes => self.ot_notes,
-            Category::PostopPics => self.postop_pics,
-            Category::DischargePics => self.discharge_pics,
-        }
+        // Counts is Copy: read through a copy's slot.
+        let mut counts = *self;
+        *counts.slot(c)
     }
 }
 
