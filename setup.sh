@@ -154,6 +154,8 @@ cmd_check() {
   "$VENV/bin/cfn-lint" template.yaml
   "$VENV/bin/python" tests/template_check.py
   "$VENV/bin/openapi-spec-validator" openapi.yaml
+  say "the DynamoDB emulator's item JSON against moto's own serializer"
+  "$VENV/bin/python" tests/emulator/moto_serial.py --check
   say "cargo test (unit and integration, against local emulators; the local S3's own tests)"
   HMS_PYTHON="$VENV/bin/python" HMS_LOCAL_S3="$S3_BIN" cargo test --quiet --workspace
   say "smoke tests and the browser test against the local stack"
