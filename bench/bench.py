@@ -698,7 +698,7 @@ def write_report(r):
               f"- {CONCURRENT_ATTACHES} attaches of distinct uploaded keys to one patient at once: "
               f"{cc['ok']} acknowledged, {cc['conflict']} answered 409, {cc['server_error']} answered 5xx, "
               f"{cc['present']} present afterwards.",
-              "- Above 1000 entries the documents read answers each category's newest 50 entries, its "
+              f"- Above 1000 entries the documents read answers each category's newest {scale[last]['listed']} entries, its "
               "count and a cursor for the rest, so its size and cost stop growing with the record."]
     lines += ["", "## AWS calls per request (from the call-counting interceptor)", "",
               "| request | status | calls |", "|---|---|---|"]

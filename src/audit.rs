@@ -4,7 +4,10 @@
 //! transaction, so a failed change leaves none; an access that writes nothing
 //! else (a presigned URL) is recorded before its answer is given.
 //!
-//! Items hold S3 keys and field *names*, never field values.
+//! Items hold S3 keys and field *names*, never field values. Each names the
+//! caller's roles and departments, the source IP and any break-glass reason.
+//! Reads write their entry concurrently with the read (`alongside`); lists
+//! write one entry per patient they answered (`write_each`).
 
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,7 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{view_json, ApiRequest};
 use crate::keys::{self, looks_like_uid};
+use crate::policy::Principal;
 use crate::store::{self, tx};
 
 /// What an audit item records.
@@ -27,6 +31,13 @@ pub struct Audit {
     pub fields: Vec<String>,
     /// The entity acted on inside the record (e.g. `note:{id}`, a category).
     pub target: Option<String>,
+    /// The caller's role and department groups (`policy`).
+    pub roles: Vec<String>,
+    pub departments: Vec<String>,
+    pub source_ip: Option<String>,
+    /// The reason a clinician stated to open a patient outside their
+    /// departments (`X-Break-Glass-Reason`).
+    pub break_glass: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,12 +57,38 @@ pub(crate) struct AuditItem {
     fields: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     target: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    departments: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    break_glass_reason: Option<String>,
 }
 
 impl Audit {
     /// An action of the request's caller.
     pub fn of(req: &ApiRequest, action: &'static str) -> Self {
-        Self::by(req.actor(), &req.request_id, action)
+        let mut audit = Self::by(req.actor(), &req.request_id, action);
+        if let Some(caller) = &req.caller {
+            let principal = Principal::of(caller);
+            audit.roles = principal
+                .roles
+                .iter()
+                .map(|r| r.group().to_string())
+                .collect();
+            audit.departments = principal.departments;
+        }
+        audit.source_ip = req.source_ip.clone();
+        // Checked (trimmed, bounded) by `policy::decide` before any handler.
+        audit.break_glass = req
+            .break_glass
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        audit
     }
 
     /// An action of a named actor (e.g. the S3 event ingest).
@@ -63,6 +100,10 @@ impl Audit {
             keys: Vec::new(),
             fields: Vec::new(),
             target: None,
+            roles: Vec::new(),
+            departments: Vec::new(),
+            source_ip: None,
+            break_glass: None,
         }
     }
 
@@ -94,6 +135,10 @@ impl Audit {
             keys: self.keys.clone(),
             fields: self.fields.clone(),
             target: self.target.clone(),
+            roles: self.roles.clone(),
+            departments: self.departments.clone(),
+            source_ip: self.source_ip.clone(),
+            break_glass_reason: self.break_glass.clone(),
         })
     }
 
@@ -106,6 +151,52 @@ impl Audit {
     pub async fn write(&self, ctx: &Context, uid: &str) -> ApiResult<()> {
         // A fresh UUIDv7 key: refused only if the id collided.
         Ok(store::put_new(ctx, self.item(uid)?).await??)
+    }
+
+    /// The update `e` of one item of `uid`'s record with this entry, in one
+    /// transaction (so a refused change leaves no entry), then the item as
+    /// it now stands (a transaction returns no attributes). A refused
+    /// condition is member 0's.
+    pub async fn with_update(
+        &self,
+        ctx: &Context,
+        uid: &str,
+        (pk, sk): (&str, &str),
+        e: store::Expression,
+    ) -> ApiResult<store::Outcome<store::Item>> {
+        let table = ctx.table();
+        let items = vec![
+            tx::update_of(table, store::key(pk, sk), e)?,
+            self.tx_item(table, uid)?,
+        ];
+        if let Err(refused) = store::transact(ctx, items).await? {
+            return Ok(Err(refused));
+        }
+        let stored = store::get_raw(ctx, pk, sk).await?;
+        // Deleted right after the change: as good as not found.
+        Ok(stored.ok_or(store::Refused::Condition(vec![0])))
+    }
+
+    /// One entry for each of `uids` (the patients a list answered), in
+    /// transactions of up to 100 new items, all at once. A transaction, not
+    /// a BatchWriteItem: the roles may not batch-write in `AUDIT#`
+    /// partitions (a batch could delete), and each put refuses to replace.
+    pub async fn write_each(&self, ctx: &Context, uids: &[&str]) -> ApiResult<()> {
+        let mut unique: Vec<&str> = uids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let table = ctx.table();
+        let items = unique
+            .iter()
+            .map(|uid| self.tx_item(table, uid))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let writes = items
+            .chunks(store::MAX_TRANSACT_ITEMS)
+            .map(|chunk| store::transact(ctx, chunk.to_vec()));
+        for written in futures::future::join_all(writes).await {
+            written??;
+        }
+        Ok(())
     }
 }
 
@@ -172,6 +263,10 @@ pub(crate) struct AuditView<'a> {
     keys: &'a [String],
     fields: &'a [String],
     target: Option<&'a str>,
+    roles: &'a [String],
+    departments: &'a [String],
+    source_ip: Option<&'a str>,
+    break_glass_reason: Option<&'a str>,
 }
 
 impl AuditItem {
@@ -185,6 +280,10 @@ impl AuditItem {
             keys: &self.keys,
             fields: &self.fields,
             target: self.target.as_deref(),
+            roles: &self.roles,
+            departments: &self.departments,
+            source_ip: self.source_ip.as_deref(),
+            break_glass_reason: self.break_glass_reason.as_deref(),
         }
     }
 
@@ -212,6 +311,10 @@ mod tests {
             keys: vec!["patients/u1/optimized/docs/lab/a.jpg".into()],
             fields: vec!["caption".into(), "stamp".into()],
             target: Some("lab_reports".into()),
+            roles: vec!["clinician".into()],
+            departments: vec!["surgery".into()],
+            source_ip: Some("203.0.113.7".into()),
+            break_glass_reason: Some("transfer from ER".into()),
         }
     }
 
@@ -238,7 +341,11 @@ mod tests {
                 "id": "0190f5c0-0000-7000-8000-0000000000aa",
                 "keys": ["patients/u1/optimized/docs/lab/a.jpg"],
                 "requestId": "req-1",
-                "target": "lab_reports"
+                "target": "lab_reports",
+                "roles": ["clinician"],
+                "departments": ["surgery"],
+                "sourceIp": "203.0.113.7",
+                "breakGlassReason": "transfer from ER"
             })
         );
     }
@@ -256,7 +363,11 @@ mod tests {
                 "id": "legacy-1",
                 "keys": [],
                 "requestId": "req-0",
-                "target": null
+                "target": null,
+                "roles": [],
+                "departments": [],
+                "sourceIp": null,
+                "breakGlassReason": null
             })
         );
     }

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -21,15 +22,15 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("GET /checklists", |c, _, _| Box::pin(list(c))),
-    Route::staff("GET /checklists/{from}/{to}", |c, _, p| {
+    Route::reference("GET /checklists", |c, _, _| Box::pin(list(c))),
+    Route::reference("GET /checklists/{from}/{to}", |c, _, p| {
         Box::pin(get(c, p.get("from"), p.get("to")))
     }),
-    Route::admin("PUT /checklists/{from}/{to}", |c, r, p| {
+    Route::configure("PUT /checklists/{from}/{to}", |c, r, p| {
         Box::pin(put(c, p.get("from"), p.get("to"), r))
     }),
-    Route::admin("DELETE /checklists/{from}/{to}", |c, _, p| {
-        Box::pin(delete(c, p.get("from"), p.get("to")))
+    Route::configure("DELETE /checklists/{from}/{to}", |c, r, p| {
+        Box::pin(delete(c, p.get("from"), p.get("to"), r))
     }),
 ];
 
@@ -226,9 +227,16 @@ pub async fn put(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiRe
         .expression_attribute_values(":rule", store::to_attr(&rule)?)
         .build()
         .map_err(|e| ApiError::Internal(format!("summary update: {e}")))?;
+    let audit = Audit::of(req, "checklist.save")
+        .target(keys::transition_name(&from, &to))
+        .fields(["inRequired", "outRequired"]);
     store::transact(
         ctx,
-        vec![tx::put(ctx.table(), item, None)?, tx::update(mirror)],
+        vec![
+            tx::put(ctx.table(), item, None)?,
+            tx::update(mirror),
+            audit.tx_item(ctx.table(), keys::CONFIG_LEDGER)?,
+        ],
     )
     .await??;
     Ok(Reply::ok(
@@ -236,7 +244,7 @@ pub async fn put(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiRe
     ))
 }
 
-pub async fn delete(ctx: &Context, from: &str, to: &str) -> ApiResult<Reply> {
+pub async fn delete(ctx: &Context, from: &str, to: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let (from, to) = states(from, to)?;
     let delete = Delete::builder()
         .table_name(ctx.table())
@@ -262,6 +270,9 @@ pub async fn delete(ctx: &Context, from: &str, to: &str) -> ApiResult<Reply> {
             .delete(delete)
             .build(),
         tx::update(unmirror),
+        Audit::of(req, "checklist.delete")
+            .target(keys::transition_name(&from, &to))
+            .tx_item(ctx.table(), keys::CONFIG_LEDGER)?,
     ];
     match store::transact(ctx, items).await? {
         Ok(()) => Ok(Reply::ok(json!({"message": "deleted"}))),

@@ -75,6 +75,10 @@ pub fn audit_sk(entry_id: &str) -> String {
 /// time-sortable, so a category lists in attach order by sort key.
 pub const DOC_PREFIX: &str = "DOC#";
 
+/// The ledger of shared configuration (checklist rules, doctors):
+/// `AUDIT#CONFIG`, beside the patients' `AUDIT#{uid}`.
+pub const CONFIG_LEDGER: &str = "CONFIG";
+
 /// Could `id` be a patient UID (a UUID, or the ULID the earlier version
 /// minted)? Resolution tries such an id as a UID first.
 pub fn looks_like_uid(id: &str) -> bool {
@@ -126,6 +130,16 @@ pub fn ds_sk(version_id: &str) -> String {
 
 pub fn note_sk(note_id: &str) -> String {
     format!("{NOTE_PREFIX}{note_id}")
+}
+
+/// A note's earlier versions: `NOTEV#{noteId}#{versionId}` (UUIDv7, so in
+/// the order they were replaced; outside `NOTE#`, so never listed as notes).
+pub fn note_versions_prefix(note_id: &str) -> String {
+    format!("NOTEV#{note_id}#")
+}
+
+pub fn note_version_sk(note_id: &str, version_id: &str) -> String {
+    format!("{}{version_id}", note_versions_prefix(note_id))
 }
 
 pub fn task_sk(task_id: &str) -> String {

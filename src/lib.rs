@@ -40,6 +40,9 @@
 //! - [`s3`]: every S3 and CloudFront call: key layout and guards
 //!   (`s3::keys`), `s3::objects`, links (`s3::links`, `s3::cdn`).
 //!
+//! Access: [`auth`] (bearer tokens), [`policy`] (who may do what: the one
+//! table of roles, departments and break-glass), [`audit`] (the ledger).
+//!
 //! Around them: [`aws_calls`] (the call-counting interceptor), [`clock`]
 //! (timestamps, UUIDv7), [`logging`], [`local_server`] (the handlers over
 //! local HTTP), [`provision`] (the local table and bucket).
@@ -64,6 +67,7 @@ pub mod logging;
 pub mod meds;
 pub mod notes;
 pub mod patients;
+pub mod policy;
 #[cfg(test)]
 mod proptest_support;
 /// The table and bucket a local run creates for itself.

@@ -59,14 +59,15 @@ where
 {
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => accepted?,
             _ = &mut shutdown => return Ok(()),
         };
         let ctx = ctx.clone();
         let handler = handler.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
+            let service = service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
                 let reply = handler(ctx.clone(), req);
                 async move { Ok::<_, Infallible>(reply.await) }
             });
@@ -78,6 +79,21 @@ where
             }
         });
     }
+}
+
+/// The TCP peer of a connection.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+fn function_url_context(peer: SocketAddr) -> lambda_http::request::RequestContext {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+    };
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.source_ip = Some(peer.ip().to_string());
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http = http;
+    lambda_http::request::RequestContext::ApiGatewayV2(context)
 }
 
 async fn ingest_event(
@@ -123,7 +139,11 @@ async fn ingest_event(
 }
 
 async fn answer(ctx: &Context, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // The client's address, where the Function URL's payload puts it.
+    if let Some(Peer(peer)) = parts.extensions.remove::<Peer>() {
+        parts.extensions.insert(function_url_context(peer));
+    }
     // Read one byte past the limit so the handler still answers 413 itself.
     let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
         Ok(collected) => collected.to_bytes(),

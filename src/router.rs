@@ -345,7 +345,7 @@ mod tests {
         }
         // And only shared configuration needs the admin group
         let admin: Vec<&str> = routes()
-            .filter(|r| r.access == Access::Admin)
+            .filter(|r| r.access == Access::Configure)
             .map(|r| r.pattern)
             .collect();
         assert_eq!(
@@ -363,6 +363,23 @@ mod tests {
             .map(|r| r.pattern)
             .collect();
         assert_eq!(public, ["GET /health"]);
+        // And every route of one patient meets the patient's admission: a
+        // read needs a read access, anything else a write or an admin's
+        for route in routes() {
+            let one_patient = route.pattern.contains("/patients/{id}")
+                || route.pattern.contains("/patients/by-mrn/");
+            assert_eq!(route.access.patient_scoped(), one_patient, "{route:?}");
+            if one_patient {
+                let reads = matches!(
+                    route.access,
+                    Access::Read | Access::SharedRead | Access::Ledger
+                );
+                // (a presigned download is a read sent as a POST)
+                let read_method =
+                    route.method() == "GET" || route.pattern.ends_with("/presign-download");
+                assert_eq!(reads, read_method, "{route:?}");
+            }
+        }
     }
 }
 

@@ -30,24 +30,24 @@ use model::{new_version_id, Pointer, VersionItem};
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("GET /patients/{id}/discharge", |c, _, p| {
+    Route::shared_read("GET /patients/{id}/discharge", |c, _, p| {
         Box::pin(current(c, p.get("id")))
     }),
-    Route::staff("POST /patients/{id}/discharge", |c, r, p| {
+    Route::write("POST /patients/{id}/discharge", |c, r, p| {
         Box::pin(save(c, p.get("id"), r))
     }),
-    Route::staff("GET /patients/{id}/discharge/versions", |c, r, p| {
+    Route::shared_read("GET /patients/{id}/discharge/versions", |c, r, p| {
         Box::pin(list(c, p.get("id"), r))
     }),
-    Route::staff(
+    Route::shared_read(
         "GET /patients/{id}/discharge/versions/{versionId}",
         |c, _, p| Box::pin(get(c, p.get("id"), p.get("versionId"))),
     ),
-    Route::staff(
+    Route::write(
         "PATCH /patients/{id}/discharge/versions/{versionId}",
         |c, r, p| Box::pin(patch(c, p.get("id"), p.get("versionId"), r)),
     ),
-    Route::staff(
+    Route::write(
         "DELETE /patients/{id}/discharge/versions/{versionId}",
         |c, r, p| Box::pin(delete(c, p.get("id"), p.get("versionId"), r)),
     ),

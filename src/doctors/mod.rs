@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::key_text;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::store::{self, Expression, Query, Refused};
+use crate::store::{self, tx, Expression, Query};
 use input::{valid_user_id, DoctorBody};
 use model::{DoctorItem, CLEARABLE, INDEX_SOURCES};
 
@@ -25,16 +26,16 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::admin("POST /doctors", |c, r, _| Box::pin(create(c, r))),
-    Route::staff("GET /doctors", |c, r, _| Box::pin(list(c, r))),
-    Route::staff("GET /doctors/{doctorId}", |c, _, p| {
+    Route::configure("POST /doctors", |c, r, _| Box::pin(create(c, r))),
+    Route::reference("GET /doctors", |c, r, _| Box::pin(list(c, r))),
+    Route::reference("GET /doctors/{doctorId}", |c, _, p| {
         Box::pin(get(c, p.get("doctorId")))
     }),
-    Route::admin("PATCH /doctors/{doctorId}", |c, r, p| {
+    Route::configure("PATCH /doctors/{doctorId}", |c, r, p| {
         Box::pin(update(c, p.get("doctorId"), r))
     }),
-    Route::admin("DELETE /doctors/{doctorId}", |c, _, p| {
-        Box::pin(delete(c, p.get("doctorId")))
+    Route::configure("DELETE /doctors/{doctorId}", |c, r, p| {
+        Box::pin(delete(c, p.get("doctorId"), r))
     }),
 ];
 
@@ -57,11 +58,17 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     let mut doctor = DoctorItem::new(&user_id, &clock::now_rfc3339());
     changes.apply(&mut doctor);
     doctor.sync_index_keys();
-    match store::put_new(ctx, store::to_item(&doctor)?).await? {
+    let table = ctx.table();
+    let audit = Audit::of(req, "doctor.create").target(format!("doctor:{user_id}"));
+    let items = vec![
+        tx::put_new(table, store::to_item(&doctor)?)?,
+        audit.tx_item(table, keys::CONFIG_LEDGER)?,
+    ];
+    match store::transact(ctx, items).await? {
         Ok(()) => Ok(Reply::created(
             json!({"message": "created", "doctor": doctor.to_json()}),
         )),
-        Err(Refused::Condition(_)) => Err(ApiError::conflict(
+        Err(refused) if refused.failed(0) => Err(ApiError::conflict(
             "A doctor with this userId already exists",
         )),
         Err(refused) => Err(refused.into()),
@@ -74,6 +81,7 @@ pub async fn list(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .query("department")
         .ok_or_else(|| ApiError::bad_request("department is required"))
         .and_then(|d| key_text(d, "department"))?;
+    crate::policy::current()?.list_department(&department)?;
     let mut doctors = Vec::new();
     for item in Query::index(keys::GSI1_INDEX, keys::doctor_gsi1(&department))
         .all(ctx)
@@ -118,6 +126,9 @@ pub async fn update(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResu
         return Err(doctor_not_found());
     }
     let pk = keys::user_pk(doctor_id);
+    let audit = Audit::of(req, "doctor.update")
+        .target(format!("doctor:{doctor_id}"))
+        .fields(req.field_names());
     let stored = store::modify_item(
         ctx,
         "doctor",
@@ -125,6 +136,7 @@ pub async fn update(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResu
         None,
         INDEX_SOURCES,
         doctor_not_found,
+        &[audit.tx_item(ctx.table(), keys::CONFIG_LEDGER)?],
         |before| {
             let mut doctor = DoctorItem::from_item(before.clone())?;
             changes.apply(&mut doctor);
@@ -142,7 +154,7 @@ pub async fn update(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResu
 
 /// `DELETE /doctors/{doctorId}`: soft delete. One UpdateItem sets the flag and
 /// removes the list key; the profile stays readable.
-pub async fn delete(ctx: &Context, doctor_id: &str) -> ApiResult<Reply> {
+pub async fn delete(ctx: &Context, doctor_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     if !valid_user_id(doctor_id) {
         return Err(doctor_not_found());
     }
@@ -156,14 +168,23 @@ pub async fn delete(ctx: &Context, doctor_id: &str) -> ApiResult<Reply> {
         ]),
     };
     let key = store::key(keys::user_pk(doctor_id), keys::PROFILE_SK);
-    match store::update(ctx, key, soft_delete).await? {
-        Ok(stored) => {
+    let table = ctx.table();
+    let items = vec![
+        tx::update_of(table, key.clone(), soft_delete)?,
+        Audit::of(req, "doctor.delete")
+            .target(format!("doctor:{doctor_id}"))
+            .tx_item(table, keys::CONFIG_LEDGER)?,
+    ];
+    match store::transact(ctx, items).await? {
+        Ok(()) => {
+            // The profile as it now stands (kept, flagged deleted).
+            let stored = read(ctx, doctor_id).await?.ok_or_else(doctor_not_found)?;
             let doctor = DoctorItem::from_item(stored)?;
             Ok(Reply::ok(
                 json!({"message": "deleted", "doctor": doctor.to_json()}),
             ))
         }
-        Err(Refused::Condition(_)) => Err(doctor_not_found()),
+        Err(refused) if refused.failed(0) => Err(doctor_not_found()),
         Err(refused) => Err(refused.into()),
     }
 }

@@ -31,7 +31,7 @@ use crate::store::{self, tx, Expression, Item, Query};
 /// category answers its newest [`CATEGORY_PAGE`] entries, its count and a
 /// cursor for the rest (`GET .../documents?category=&cursor=`).
 pub const INLINE_MAX: u64 = 1000;
-pub const CATEGORY_PAGE: usize = 50;
+pub const CATEGORY_PAGE: usize = 20;
 
 /// Entries moved in one transaction (two items each, of at most 100).
 const MOVE_CHUNK: usize = 40;

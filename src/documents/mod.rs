@@ -31,16 +31,16 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("GET /patients/{id}/documents", |c, r, p| {
+    Route::shared_read("GET /patients/{id}/documents", |c, r, p| {
         Box::pin(get(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/documents/init", |c, r, p| {
+    Route::write("POST /patients/{id}/documents/init", |c, r, p| {
         Box::pin(init(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/documents/attach", |c, r, p| {
+    Route::write("POST /patients/{id}/documents/attach", |c, r, p| {
         Box::pin(attach(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/documents/detach", |c, r, p| {
+    Route::write("POST /patients/{id}/documents/detach", |c, r, p| {
         Box::pin(detach(c, p.get("id"), r))
     }),
 ];
@@ -120,6 +120,10 @@ async fn documents_json(
     Ok(json)
 }
 
+/// A `?category=` page: 50 entries unless `?limit=` (at most 200) says.
+const PAGE_DEFAULT: usize = 50;
+const PAGE_MAX: usize = 200;
+
 /// `GET .../documents`: the record with a link per entry; with
 /// `?category=`, one page of that category, newest first, after `?cursor=`.
 /// The ledger entry for the links is written concurrently with the read.
@@ -128,7 +132,7 @@ pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
         .query("category")
         .map(|c| category_of(Some(c)))
         .transpose()?;
-    let limit = req.limit(entries::CATEGORY_PAGE, 200)?;
+    let limit = req.limit(PAGE_DEFAULT, PAGE_MAX)?;
     let read = async {
         let (record, resolved) = load(ctx, id, &[]).await?;
         let patient = resolved.patient;

@@ -80,20 +80,20 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     };
     let presign = req.flag("presign");
     let listing = s3_objects::list_page(ctx, &prefix, limit, start_after.clone());
-    // With links, the ledger entry (the listing's folder) is written
-    // concurrently with the listing.
-    let out = if presign {
-        // The folder, page size and position determine which keys it lists.
-        let after = start_after.as_deref().unwrap_or("");
-        let audit = Audit::of(req, "files.list-links")
-            .target(folder.clone())
-            .fields([format!("limit={limit}"), format!("after={after}")]);
-        let (out, written) = tokio::join!(listing, audit.write(ctx, patient.uid()));
-        written?;
-        out?
+    // The ledger entry (the listing's folder, page size and position, which
+    // determine the keys it lists) is written concurrently with the listing.
+    let after = start_after.as_deref().unwrap_or("");
+    let action = if presign {
+        "files.list-links"
     } else {
-        listing.await?
+        "files.list"
     };
+    let audit = Audit::of(req, action)
+        .target(folder.clone())
+        .fields([format!("limit={limit}"), format!("after={after}")]);
+    let (out, written) = tokio::join!(listing, audit.write(ctx, patient.uid()));
+    written?;
+    let out = out?;
     let mut items = Vec::new();
     let mut last_key = None;
     for obj in out.contents() {

@@ -14,16 +14,16 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("POST /patients/{id}/files/presign-upload", |c, r, p| {
+    Route::write("POST /patients/{id}/files/presign-upload", |c, r, p| {
         Box::pin(upload::presign_upload(c, p.get("id"), r))
     }),
-    Route::staff("GET /patients/{id}/files", |c, r, p| {
+    Route::read("GET /patients/{id}/files", |c, r, p| {
         Box::pin(list::list(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/files/presign-download", |c, r, p| {
+    Route::shared_read("POST /patients/{id}/files/presign-download", |c, r, p| {
         Box::pin(download::presign_download(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/files/delete", |c, r, p| {
+    Route::write("POST /patients/{id}/files/delete", |c, r, p| {
         Box::pin(delete::delete(c, p.get("id"), r))
     }),
 ];

@@ -20,6 +20,17 @@ use crate::error::{ApiError, ApiResult};
 /// Who the audit ledger names when authentication is off.
 pub const ANONYMOUS: &str = "anonymous";
 
+/// The client's address: the Function URL's (API Gateway v2 payload)
+/// `requestContext.http.sourceIp` (the local server fills it the same way).
+fn source_ip(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
 /// Largest request body accepted (bytes); larger bodies get a 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -33,6 +44,10 @@ pub struct ApiRequest {
     /// The verified caller; `None` when authentication is off.
     pub caller: Option<Caller>,
     pub request_id: String,
+    /// `X-Break-Glass-Reason` as sent (checked by `policy::decide`).
+    pub break_glass: Option<String>,
+    /// The client's address as the Function URL saw it.
+    pub source_ip: Option<String>,
 }
 
 impl ApiRequest {
@@ -55,6 +70,11 @@ impl ApiRequest {
             body,
             caller: None,
             request_id: request_id.to_string(),
+            break_glass: req
+                .headers()
+                .get(crate::policy::BREAK_GLASS_HEADER)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            source_ip: source_ip(req),
         })
     }
 
@@ -115,6 +135,24 @@ impl ApiRequest {
     /// (at every depth) so one camelCase struct accepts both spellings.
     pub fn json_object(&self) -> ApiResult<Map<String, Value>> {
         self.object(Depth::All)
+    }
+
+    /// The names of the body's top-level fields, for the audit ledger
+    /// (names only, never values; names that are not plain identifiers of
+    /// at most 64 characters are left out).
+    pub fn field_names(&self) -> Vec<String> {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&self.body) else {
+            return Vec::new();
+        };
+        body.keys()
+            .filter(|k| {
+                !k.is_empty()
+                    && k.len() <= 64
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+            .take(64)
+            .cloned()
+            .collect()
     }
 
     /// The body deserialized into `T` (camelCase or snake_case field names).

@@ -14,16 +14,7 @@ pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = ApiResult<Reply>> + Send 
 /// A route's handler: the context, the request and the path's values.
 pub type Handler = for<'a> fn(&'a Context, &'a ApiRequest, &'a Params) -> RouteFuture<'a>;
 
-/// Who may call a route (when authentication is on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, without a token.
-    Public,
-    /// Any signed-in member of staff.
-    Staff,
-    /// The `admin` group only: routes that change shared configuration.
-    Admin,
-}
+pub use crate::policy::Access;
 
 /// One route.
 pub struct Route {
@@ -35,28 +26,62 @@ pub struct Route {
 }
 
 impl Route {
-    pub const fn staff(pattern: &'static str, run: Handler) -> Self {
+    pub const fn new(access: Access, pattern: &'static str, run: Handler) -> Self {
         Self {
             pattern,
-            access: Access::Staff,
+            access,
             run,
         }
     }
 
-    pub const fn admin(pattern: &'static str, run: Handler) -> Self {
-        Self {
-            pattern,
-            access: Access::Admin,
-            run,
-        }
-    }
-
+    /// Anyone, without a token. (see `policy`)
     pub const fn public(pattern: &'static str, run: Handler) -> Self {
-        Self {
-            pattern,
-            access: Access::Public,
-            run,
-        }
+        Self::new(Access::Public, pattern, run)
+    }
+
+    /// Reference data: any staff role. (see `policy`)
+    pub const fn reference(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Reference, pattern, run)
+    }
+
+    /// Shared configuration: admin. (see `policy`)
+    pub const fn configure(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Configure, pattern, run)
+    }
+
+    /// A list of patients or their tasks. (see `policy`)
+    pub const fn list(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::List, pattern, run)
+    }
+
+    /// Registering a patient. (see `policy`)
+    pub const fn register(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Register, pattern, run)
+    }
+
+    /// A read of one patient's record. (see `policy`)
+    pub const fn read(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Read, pattern, run)
+    }
+
+    /// A read a reviewer may make of a shared patient. (see `policy`)
+    pub const fn shared_read(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::SharedRead, pattern, run)
+    }
+
+    /// A change to one patient's record. (see `policy`)
+    pub const fn write(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Write, pattern, run)
+    }
+
+    /// A registration correction. (see `policy`)
+    pub const fn correct(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Correct, pattern, run)
+    }
+
+    /// The patient's audit ledger. (see `policy`)
+    pub const fn ledger(pattern: &'static str, run: Handler) -> Self {
+        Self::new(Access::Ledger, pattern, run)
     }
 
     pub(crate) fn method(&self) -> &'static str {

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use crate::attachments::{self, FileAction, Target};
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -24,7 +25,7 @@ use crate::keys;
 use crate::patients;
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
-use crate::store::{self, Changes, Expression, Filter, Item, Query, Refused};
+use crate::store::{self, tx, Changes, Expression, Filter, Item, Query, Refused};
 pub use fields::{MedChanges, MedFields};
 pub use model::{MedItem, Priority};
 
@@ -32,23 +33,23 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("GET /patients/{id}/meds", |c, r, p| {
+    Route::read("GET /patients/{id}/meds", |c, r, p| {
         Box::pin(list(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/meds", |c, r, p| {
+    Route::write("POST /patients/{id}/meds", |c, r, p| {
         Box::pin(create(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/meds/{medId}", |c, r, p| {
+    Route::write("PATCH /patients/{id}/meds/{medId}", |c, r, p| {
         Box::pin(edit(c, p.get("id"), p.get("medId"), r))
     }),
-    Route::staff("DELETE /patients/{id}/meds/{medId}", |c, _, p| {
-        Box::pin(stop(c, p.get("id"), p.get("medId")))
+    Route::write("DELETE /patients/{id}/meds/{medId}", |c, r, p| {
+        Box::pin(stop(c, p.get("id"), p.get("medId"), r))
     }),
-    Route::staff(
+    Route::write(
         "POST /patients/{id}/meds/{medId}/files/attach",
         |c, r, p| Box::pin(files(c, p.get("id"), p.get("medId"), FileAction::Attach, r)),
     ),
-    Route::staff(
+    Route::write(
         "POST /patients/{id}/meds/{medId}/files/detach",
         |c, r, p| Box::pin(files(c, p.get("id"), p.get("medId"), FileAction::Detach, r)),
     ),
@@ -104,8 +105,19 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         ..Default::default()
     };
     changes.apply(&mut med);
+    let table = ctx.table();
+    let audit = Audit::of(req, "med.create")
+        .target(format!("med:{}", med.med_id))
+        .fields(req.field_names());
     // A fresh UUIDv7 key: refused only if the id collided.
-    store::put_new(ctx, store::to_item(&med)?).await??;
+    store::transact(
+        ctx,
+        vec![
+            tx::put_new(table, store::to_item(&med)?)?,
+            audit.tx_item(table, uid)?,
+        ],
+    )
+    .await??;
     Ok(Reply::created(
         json!({"message": "created", "med": med.to_json()}),
     ))
@@ -114,23 +126,27 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
 /// `GET /patients/{id}/meds`: in creation order.
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let patient = patients::resolve(ctx, id).await?;
-    let filter = req.flag("active").then(|| Filter {
-        expression: RUNNING.to_string(),
-        names: end_name(),
-        values: running_values(&clock::now_rfc3339()),
-    });
-    let page = Query::partition(keys::patient_pk(patient.uid()))
-        .prefix(keys::MED_PREFIX)
-        .filter(filter)
-        .page(ctx, limit, req.query("cursor"))
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| store::from_item::<MedItem>(item).map(|m| m.to_json()))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Reply::items_page(items, page.next_cursor))
+    let read = async {
+        let patient = patients::resolve(ctx, id).await?;
+        let filter = req.flag("active").then(|| Filter {
+            expression: RUNNING.to_string(),
+            names: end_name(),
+            values: running_values(&clock::now_rfc3339()),
+        });
+        let page = Query::partition(keys::patient_pk(patient.uid()))
+            .prefix(keys::MED_PREFIX)
+            .filter(filter)
+            .page(ctx, limit, req.query("cursor"))
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| store::from_item::<MedItem>(item).map(|m| m.to_json()))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let reply = Reply::items_page(items, page.next_cursor);
+        Ok((reply, patient.uid().to_string()))
+    };
+    Audit::of(req, "meds.read").alongside(ctx, id, read).await
 }
 
 /// `PATCH /patients/{id}/meds/{medId}`: the fields sent, nothing else.
@@ -153,9 +169,12 @@ pub async fn edit(ctx: &Context, id: &str, med_id: &str, req: &ApiRequest) -> Ap
     update
         .set
         .push(("updated_at".to_string(), store::s(clock::now_rfc3339())));
-    let key = store::key(keys::patient_pk(patient.uid()), keys::med_sk(med_id));
+    let (pk, sk) = (keys::patient_pk(patient.uid()), keys::med_sk(med_id));
     let e = store::changes::expression(&update, &Item::new(), &[]);
-    match store::update(ctx, key, e).await? {
+    let audit = Audit::of(req, "med.update")
+        .target(format!("med:{med_id}"))
+        .fields(req.field_names());
+    match audit.with_update(ctx, patient.uid(), (&pk, &sk), e).await? {
         Ok(stored) => {
             let med: MedItem = store::from_item(stored)?;
             Ok(Reply::ok(
@@ -169,7 +188,7 @@ pub async fn edit(ctx: &Context, id: &str, med_id: &str, req: &ApiRequest) -> Ap
 
 /// `DELETE /patients/{id}/meds/{medId}`: stops it (end = now). A medication
 /// already stopped keeps its earlier end.
-pub async fn stop(ctx: &Context, id: &str, med_id: &str) -> ApiResult<Reply> {
+pub async fn stop(ctx: &Context, id: &str, med_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     checked_id(med_id)?;
     let patient = patients::resolve(ctx, id).await?;
     let pk = keys::patient_pk(patient.uid());
@@ -180,7 +199,11 @@ pub async fn stop(ctx: &Context, id: &str, med_id: &str) -> ApiResult<Reply> {
         names: end_name(),
         values: running_values(&clock::now_rfc3339()),
     };
-    let item = match store::update(ctx, store::key(pk.as_str(), sk.as_str()), stop).await? {
+    let audit = Audit::of(req, "med.stop").target(format!("med:{med_id}"));
+    let item = match audit
+        .with_update(ctx, patient.uid(), (&pk, &sk), stop)
+        .await?
+    {
         Ok(stored) => stored,
         Err(Refused::Condition(_)) => {
             // Unknown, or stopped before: answer with it as it is.

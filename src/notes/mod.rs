@@ -4,10 +4,16 @@
 //! searched only the newest 200).
 //!
 //! Every write that changes what the notes list shows (create, edit, delete)
-//! bumps the patient's `update_counter` / `last_updated` in the same
-//! transaction, so a client polling the patient sees the change. Deletes are
-//! soft: the note stays, flagged `deleted`, listed only with
-//! `?includeDeleted=1`; a deleted note cannot be edited or given files.
+//! bumps the patient's `update_counter` / `last_updated` and writes its
+//! ledger entry in the same transaction, so a client polling the patient
+//! sees the change. Deletes are soft: the note stays, flagged `deleted`,
+//! listed only with `?includeDeleted=1`; a deleted note cannot be edited or
+//! given files.
+//!
+//! Only a note's author (or an admin) edits or deletes it. An edit keeps the
+//! text it replaces as a version (`NOTEV#{noteId}#{versionId}`, in the same
+//! transaction), listed by `GET .../notes/{noteId}/versions`: the amendment
+//! history.
 
 pub mod model;
 
@@ -18,36 +24,40 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::attachments::{self, FileAction, Target};
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::{key_text, required};
-use crate::http::{ApiRequest, Reply};
+use crate::http::{view_json, ApiRequest, Reply};
 use crate::keys;
 use crate::patients::bump::bump_patient;
 use crate::patients::{self, PatientItem};
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
 use crate::store::{self, tx, Filter, Item, Query};
-pub use model::{Category, NoteItem};
+pub use model::{Category, NoteItem, NoteVersionItem};
 
 use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("GET /patients/{id}/notes", |c, r, p| {
+    Route::read("GET /patients/{id}/notes", |c, r, p| {
         Box::pin(list(c, p.get("id"), r))
     }),
-    Route::staff("POST /patients/{id}/notes", |c, r, p| {
+    Route::write("POST /patients/{id}/notes", |c, r, p| {
         Box::pin(create(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/notes/{noteId}", |c, r, p| {
+    Route::write("PATCH /patients/{id}/notes/{noteId}", |c, r, p| {
         Box::pin(edit(c, p.get("id"), p.get("noteId"), r))
     }),
-    Route::staff("DELETE /patients/{id}/notes/{noteId}", |c, _, p| {
-        Box::pin(delete(c, p.get("id"), p.get("noteId")))
+    Route::write("DELETE /patients/{id}/notes/{noteId}", |c, r, p| {
+        Box::pin(delete(c, p.get("id"), p.get("noteId"), r))
     }),
-    Route::staff(
+    Route::read("GET /patients/{id}/notes/{noteId}/versions", |c, r, p| {
+        Box::pin(versions(c, p.get("id"), p.get("noteId"), r))
+    }),
+    Route::write(
         "POST /patients/{id}/notes/{noteId}/files/attach",
         |c, r, p| {
             Box::pin(files(
@@ -59,7 +69,7 @@ pub const ROUTES: &[Route] = &[
             ))
         },
     ),
-    Route::staff(
+    Route::write(
         "POST /patients/{id}/notes/{noteId}/files/detach",
         |c, r, p| {
             Box::pin(files(
@@ -100,6 +110,18 @@ fn checked_content(raw: &str) -> ApiResult<String> {
         )));
     }
     Ok(raw.to_string())
+}
+
+/// Only the author of a note, or an admin, changes it.
+fn check_author(note: &NoteItem) -> ApiResult<()> {
+    let grant = crate::policy::current()?;
+    if grant.is_admin() || grant.is(note.author_id.as_deref()) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Only the note's author (or an admin) may change it".into(),
+        ))
+    }
 }
 
 /// The patient and one live (not deleted) note, in one read for a UID.
@@ -155,11 +177,15 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         updated_at: Some(now.clone()),
     };
     let table = ctx.table();
+    let audit = Audit::of(req, "note.create")
+        .target(format!("note:{}", note.note_id))
+        .fields(req.field_names());
     let written = store::transact(
         ctx,
         vec![
             tx::put_new(table, store::to_item(&note)?)?,
             tx::update(bump_patient(table, uid, &now)?),
+            audit.tx_item(table, uid)?,
         ],
     )
     .await?;
@@ -178,24 +204,64 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let include_deleted = req.flag("includeDeleted") || req.flag("include_deleted");
-    let patient = patients::resolve(ctx, id).await?;
-    let filter = (!include_deleted).then(|| Filter {
-        expression: NOT_DELETED.to_string(),
-        names: HashMap::new(),
-        values: HashMap::from([(":true".to_string(), AttributeValue::Bool(true))]),
-    });
-    let page = Query::partition(keys::patient_pk(patient.uid()))
-        .prefix(keys::NOTE_PREFIX)
-        .newest_first(true)
-        .filter(filter)
-        .page(ctx, limit, req.query("cursor"))
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| store::from_item::<NoteItem>(item).map(|n| n.to_json()))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Reply::items_page(items, page.next_cursor))
+    let read = async {
+        let patient = patients::resolve(ctx, id).await?;
+        let filter = (!include_deleted).then(|| Filter {
+            expression: NOT_DELETED.to_string(),
+            names: HashMap::new(),
+            values: HashMap::from([(":true".to_string(), AttributeValue::Bool(true))]),
+        });
+        let page = Query::partition(keys::patient_pk(patient.uid()))
+            .prefix(keys::NOTE_PREFIX)
+            .newest_first(true)
+            .filter(filter)
+            .page(ctx, limit, req.query("cursor"))
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| store::from_item::<NoteItem>(item).map(|n| n.to_json()))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let reply = Reply::items_page(items, page.next_cursor);
+        Ok((reply, patient.uid().to_string()))
+    };
+    Audit::of(req, "notes.read").alongside(ctx, id, read).await
+}
+
+/// `GET /patients/{id}/notes/{noteId}/versions`: the texts earlier edits
+/// replaced, oldest first (the note itself is the current version).
+pub async fn versions(
+    ctx: &Context,
+    id: &str,
+    note_id: &str,
+    req: &ApiRequest,
+) -> ApiResult<Reply> {
+    let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let read = async {
+        if !valid_ref_id(note_id) {
+            return Err(note_not_found());
+        }
+        let sk = keys::note_sk(note_id);
+        let resolved = patients::resolve_with(ctx, id, &[sk.as_str()]).await?;
+        if !resolved.items.contains_key(&sk) {
+            return Err(note_not_found());
+        }
+        let uid = resolved.patient.uid().to_string();
+        let page = Query::partition(keys::patient_pk(&uid))
+            .prefix(keys::note_versions_prefix(note_id))
+            .page(ctx, limit, req.query("cursor"))
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| store::from_item::<NoteVersionItem>(item).map(|v| view_json(&v.view())))
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok((Reply::items_page(items, page.next_cursor), uid))
+    };
+    Audit::of(req, "note.versions")
+        .target(format!("note:{note_id}"))
+        .alongside(ctx, id, read)
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,7 +320,11 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
     let category = body.category.as_deref().map(category_of).transpose()?;
     let content = body.content.as_deref().map(checked_content).transpose()?;
     let (patient, first) = load(ctx, id, note_id).await?;
+    check_author(&first)?;
     let (pk, sk) = (first.pk.clone(), first.sk.clone());
+    let audit = Audit::of(req, "note.update")
+        .target(format!("note:{note_id}"))
+        .fields(req.field_names());
     let mut first = Some(first);
     let table = ctx.table();
     let mut attempts = store::Attempts::new("note");
@@ -270,6 +340,7 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
         };
         let seen = note.updated_at.clone();
         let now = clock::now_rfc3339();
+        let earlier = NoteVersionItem::of(&note, req.actor(), &now);
         if let Some(c) = category {
             note.category = Some(c.as_str().to_string());
         }
@@ -280,6 +351,8 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
         let items = vec![
             tx::update(edit_update(table, &note, seen.as_deref())?),
             tx::update(bump_patient(table, patient.uid(), &now)?),
+            tx::put_new(table, store::to_item(&earlier)?)?,
+            audit.tx_item(table, patient.uid())?,
         ];
         match store::transact(ctx, items).await? {
             Ok(()) => {
@@ -295,11 +368,9 @@ pub async fn edit(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> A
 }
 
 /// `DELETE /patients/{id}/notes/{noteId}`: soft delete.
-pub async fn delete(ctx: &Context, id: &str, note_id: &str) -> ApiResult<Reply> {
-    if !valid_ref_id(note_id) {
-        return Err(note_not_found());
-    }
-    let patient = patients::resolve(ctx, id).await?;
+pub async fn delete(ctx: &Context, id: &str, note_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let (patient, note) = load(ctx, id, note_id).await?;
+    check_author(&note)?;
     let uid = patient.uid();
     let now = clock::now_rfc3339();
     let table = ctx.table();
@@ -320,6 +391,9 @@ pub async fn delete(ctx: &Context, id: &str, note_id: &str) -> ApiResult<Reply> 
     let items = vec![
         tx::update(soft_delete),
         tx::update(bump_patient(table, uid, &now)?),
+        Audit::of(req, "note.delete")
+            .target(format!("note:{note_id}"))
+            .tx_item(table, uid)?,
     ];
     match store::transact(ctx, items).await? {
         Ok(()) => Ok(Reply::ok(json!({"message": "deleted"}))),

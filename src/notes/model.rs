@@ -101,6 +101,75 @@ impl NoteItem {
     }
 }
 
+/// An earlier version of a note, kept when an edit replaced it: what it
+/// said, who wrote it and when, and who replaced it when.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoteVersionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub version_id: String,
+    pub note_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// When this version was written (the note's `updated_at` then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<String>,
+    pub replaced_at: String,
+    pub replaced_by: String,
+}
+
+impl NoteVersionItem {
+    /// `note` as it stood before an edit by `by` at `at`.
+    pub fn of(note: &NoteItem, by: &str, at: &str) -> Self {
+        let version_id = crate::clock::new_id();
+        Self {
+            pk: note.pk.clone(),
+            sk: keys::note_version_sk(note.note_id(), &version_id),
+            version_id,
+            note_id: note.note_id().to_string(),
+            author_id: note.author_id.clone(),
+            category: note.category.clone(),
+            content: note.content.clone(),
+            written_at: note.updated_at.clone(),
+            replaced_at: at.to_string(),
+            replaced_by: by.to_string(),
+        }
+    }
+
+    pub fn view(&self) -> NoteVersionView<'_> {
+        NoteVersionView {
+            version_id: &self.version_id,
+            note_id: &self.note_id,
+            author_id: self.author_id.as_deref(),
+            category: self.category.as_deref(),
+            content: self.content.as_deref(),
+            written_at: self.written_at.as_deref(),
+            replaced_at: &self.replaced_at,
+            replaced_by: &self.replaced_by,
+        }
+    }
+}
+
+/// A note's earlier version as `GET .../notes/{noteId}/versions` lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteVersionView<'a> {
+    version_id: &'a str,
+    note_id: &'a str,
+    author_id: Option<&'a str>,
+    category: Option<&'a str>,
+    content: Option<&'a str>,
+    written_at: Option<&'a str>,
+    replaced_at: &'a str,
+    replaced_by: &'a str,
+}
+
 /// The Note of the contract: every key, null where absent.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

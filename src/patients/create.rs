@@ -53,6 +53,7 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     )?
     .unwrap_or_default();
     required(&reg.episode.department, "registration.department")?;
+    crate::policy::current()?.register_in(reg.episode.department.as_deref())?;
     let state = match &reg.current_state {
         Some(s) => key_text(s, "registration.currentState")?,
         None => FIRST_STATE.to_string(),

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::resolve;
-use crate::audit::AuditItem;
+use crate::audit::{Audit, AuditItem};
 use crate::context::Context;
 use crate::error::ApiResult;
 use crate::http::{ApiRequest, Reply};
@@ -17,34 +17,44 @@ use crate::timeline::TimelineRow;
 /// `?limit=` up to 1000.
 pub async fn timeline(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(1000, 1000)?;
-    let patient = resolve(ctx, id).await?;
-    let page = Query::partition(keys::patient_pk(patient.uid()))
-        .prefix(keys::TIMELINE_PREFIX)
-        .newest_first(req.flag("desc"))
-        .page(ctx, limit, None)
-        .await?;
-    let rows = page
-        .items
-        .into_iter()
-        .map(|item| store::from_item::<TimelineRow>(item).map(|r| r.to_json()))
-        .collect::<ApiResult<Vec<Value>>>()?;
-    Ok(Reply::ok(Value::Array(rows)))
+    let read = async {
+        let patient = resolve(ctx, id).await?;
+        let page = Query::partition(keys::patient_pk(patient.uid()))
+            .prefix(keys::TIMELINE_PREFIX)
+            .newest_first(req.flag("desc"))
+            .page(ctx, limit, None)
+            .await?;
+        let rows = page
+            .items
+            .into_iter()
+            .map(|item| store::from_item::<TimelineRow>(item).map(|r| r.to_json()))
+            .collect::<ApiResult<Vec<Value>>>()?;
+        Ok((Reply::ok(Value::Array(rows)), patient.uid().to_string()))
+    };
+    Audit::of(req, "timeline.read")
+        .alongside(ctx, id, read)
+        .await
 }
 
 /// `GET /patients/{id}/audit`: newest first, `?limit=` (default 50, at most
 /// 200) and `?cursor=` from the previous page's `nextCursor`.
+/// Reading the ledger is itself recorded in it.
 pub async fn ledger(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(50, 200)?;
-    let patient = resolve(ctx, id).await?;
-    let page = Query::partition(keys::audit_pk(patient.uid()))
-        .prefix(keys::AUDIT_PREFIX)
-        .newest_first(true)
-        .page(ctx, limit, req.query("cursor"))
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| store::from_item::<AuditItem>(item).map(|a| a.to_json()))
-        .collect::<ApiResult<Vec<Value>>>()?;
-    Ok(Reply::items_page(items, page.next_cursor))
+    let read = async {
+        let patient = resolve(ctx, id).await?;
+        let page = Query::partition(keys::audit_pk(patient.uid()))
+            .prefix(keys::AUDIT_PREFIX)
+            .newest_first(true)
+            .page(ctx, limit, req.query("cursor"))
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| store::from_item::<AuditItem>(item).map(|a| a.to_json()))
+            .collect::<ApiResult<Vec<Value>>>()?;
+        let reply = Reply::items_page(items, page.next_cursor);
+        Ok((reply, patient.uid().to_string()))
+    };
+    Audit::of(req, "audit.read").alongside(ctx, id, read).await
 }

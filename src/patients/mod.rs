@@ -22,39 +22,39 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("POST /patients", |c, r, _| Box::pin(create::create(c, r))),
-    Route::staff("GET /patients", |c, r, _| Box::pin(list::list(c, r))),
-    Route::staff("GET /patients/by-mrn/{mrn}", |c, _, p| {
-        Box::pin(read::get(c, p.get("mrn")))
+    Route::register("POST /patients", |c, r, _| Box::pin(create::create(c, r))),
+    Route::list("GET /patients", |c, r, _| Box::pin(list::list(c, r))),
+    Route::shared_read("GET /patients/by-mrn/{mrn}", |c, r, p| {
+        Box::pin(read::get(c, p.get("mrn"), r))
     }),
-    Route::staff("GET /patients/{id}", |c, _, p| {
-        Box::pin(read::get(c, p.get("id")))
+    Route::shared_read("GET /patients/{id}", |c, r, p| {
+        Box::pin(read::get(c, p.get("id"), r))
     }),
-    Route::staff("PUT /patients/{id}", |c, r, p| {
+    Route::write("PUT /patients/{id}", |c, r, p| {
         Box::pin(update::put(c, p.get("id"), r))
     }),
-    Route::staff("DELETE /patients/{id}", |c, r, p| {
+    Route::write("DELETE /patients/{id}", |c, r, p| {
         Box::pin(update::delete(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/state", |c, r, p| {
+    Route::write("PATCH /patients/{id}/state", |c, r, p| {
         Box::pin(state::patch_state(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/registration", |c, r, p| {
+    Route::write("PATCH /patients/{id}/registration", |c, r, p| {
         Box::pin(registration::switch(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/mrn-history", |c, r, p| {
+    Route::correct("PATCH /patients/{id}/mrn-history", |c, r, p| {
         Box::pin(registration::replace_history(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/mrn-overwrite", |c, r, p| {
+    Route::correct("PATCH /patients/{id}/mrn-overwrite", |c, r, p| {
         Box::pin(registration::overwrite(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/documents/gov-share", |c, r, p| {
+    Route::write("PATCH /patients/{id}/documents/gov-share", |c, r, p| {
         Box::pin(share::gov_share(c, p.get("id"), r))
     }),
-    Route::staff("GET /patients/{id}/timeline", |c, r, p| {
+    Route::read("GET /patients/{id}/timeline", |c, r, p| {
         Box::pin(history::timeline(c, p.get("id"), r))
     }),
-    Route::staff("GET /patients/{id}/audit", |c, r, p| {
+    Route::ledger("GET /patients/{id}/audit", |c, r, p| {
         Box::pin(history::ledger(c, p.get("id"), r))
     }),
 ];

@@ -4,6 +4,10 @@
 //! One BatchGetItem asks for the patient item, the MRN pointer and any other
 //! items of the patient a route needs (e.g. its documents record). A UID thus
 //! resolves in one call; an MRN needs a second batch for the patient's items.
+//!
+//! Every resolution meets the request's access decision
+//! (`policy::admit_current`) as soon as the patient is read: a caller outside
+//! the patient's departments gets 403 before anything is written.
 
 use std::collections::HashMap;
 
@@ -87,6 +91,8 @@ fn take_patient(
         return Ok(None);
     };
     let patient: PatientItem = store::from_item(meta)?;
+    // The request's access decision, before any of the record is used.
+    crate::policy::admit_current(patient.department.as_deref(), patient.gov_share)?;
     let items = extra_sks
         .iter()
         .filter_map(|sk| {

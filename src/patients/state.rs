@@ -43,13 +43,19 @@ impl StateFields {
                 MAX_DONE_ITEM,
             )
         };
+        let force = self.force.unwrap_or(false);
+        if force && !crate::policy::current()?.is_admin() {
+            return Err(ApiError::Forbidden(
+                "force (past the checklist rules) needs the admin group".into(),
+            ));
+        }
         Ok(Some(Transition {
             to: key_text(to, "currentState")?,
             checklist_in_done: done(&self.checklist_in_done, "checklistInDone")?,
             checklist_out_done: done(&self.checklist_out_done, "checklistOutDone")?,
             actor_id: req.attributed(text_within(&self.actor_id, "actorId", MAX_DONE_ITEM)?),
             notes: text_within(&self.timeline_notes, "timelineNotes", MAX_TIMELINE_NOTES)?,
-            force: self.force.unwrap_or(false),
+            force,
             enforce_rules: true,
         }))
     }

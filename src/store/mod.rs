@@ -23,7 +23,7 @@ pub use changes::{overlay, Changes, Expression};
 pub use modify::{modify_item, Attempts};
 pub use pager::{Filter, Index, Page, Query};
 pub use retry::back_off;
-pub use write::{put_new, transact, update, Outcome, Refused};
+pub use write::{put_new, transact, update, Outcome, Refused, MAX_TRANSACT_ITEMS};
 
 pub use sdk_errors::{
     cancellation_codes, failed_conditions, is_condition_failure, is_lost_race,
@@ -167,6 +167,21 @@ pub mod tx {
 
     pub fn update(update: Update) -> TransactWriteItem {
         TransactWriteItem::builder().update(update).build()
+    }
+
+    /// The update of `key` that `e` describes, as a transaction member.
+    pub fn update_of(table: &str, key: Item, e: super::Expression) -> ApiResult<TransactWriteItem> {
+        let update = built(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .update_expression(e.update)
+                .set_condition_expression(Some(e.condition).filter(|c| !c.is_empty()))
+                .set_expression_attribute_names(Some(e.names).filter(|n| !n.is_empty()))
+                .set_expression_attribute_values(Some(e.values).filter(|v| !v.is_empty()))
+                .build(),
+        )?;
+        Ok(self::update(update))
     }
 
     pub fn check(check: ConditionCheck) -> TransactWriteItem {

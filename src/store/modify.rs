@@ -6,9 +6,10 @@
 
 use super::changes::{self, Changes};
 use super::write;
-use super::{back_off, get_raw, key, Item};
+use super::{back_off, get_raw, key, tx, Item};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 /// Attempts of one guarded write before it answers 409. With the back-off
 /// (10 ms doubling to 250 ms) the budget spans about two seconds of
@@ -79,7 +80,9 @@ impl<'a> Attempts<'a> {
 /// `guards` attributes as read. `first` is the item if already read (say,
 /// in the batch that resolved its patient); later attempts read it by key.
 /// Returns the item as stored afterwards; `missing` is the error for an
-/// item that does not exist.
+/// item that does not exist. With `along` (say, the change's ledger entry)
+/// the write is one transaction of the update and those items.
+#[allow(clippy::too_many_arguments)]
 pub async fn modify_item(
     ctx: &Context,
     noun: &str,
@@ -87,6 +90,7 @@ pub async fn modify_item(
     first: Option<Option<Item>>,
     guards: &[&str],
     missing: impl Fn() -> ApiError,
+    along: &[TransactWriteItem],
     edit: impl Fn(&Item) -> ApiResult<Item>,
 ) -> ApiResult<Item> {
     let mut first = first;
@@ -99,8 +103,17 @@ pub async fn modify_item(
         let before = read.ok_or_else(&missing)?;
         let after = edit(&before)?;
         let e = changes::expression(&Changes::between(&before, &after), &before, guards);
-        if let Ok(stored) = write::update(ctx, key(pk, sk), e).await? {
-            return Ok(stored);
+        if along.is_empty() {
+            if let Ok(stored) = write::update(ctx, key(pk, sk), e).await? {
+                return Ok(stored);
+            }
+            continue;
+        }
+        let mut items = vec![tx::update_of(ctx.table(), key(pk, sk), e)?];
+        items.extend(along.iter().cloned());
+        // Guarded on every attribute it changes: stored is `after`.
+        if write::transact(ctx, items).await?.is_ok() {
+            return Ok(after);
         }
     }
     Err(attempts.exhausted())

@@ -103,6 +103,9 @@ pub async fn update(ctx: &Context, key: Item, e: Expression) -> ApiResult<Outcom
     }
 }
 
+/// DynamoDB's limit on the members of one TransactWriteItems.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+
 /// One TransactWriteItems: all of `items` or none.
 pub async fn transact(ctx: &Context, items: Vec<TransactWriteItem>) -> ApiResult<Outcome<()>> {
     let result = ctx

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::input;
 use super::model::{TaskItem, STATUS_OPEN};
+use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::key_text;
@@ -19,6 +20,7 @@ pub async fn dashboard(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .query("department")
         .ok_or_else(|| ApiError::bad_request("department is required"))
         .and_then(|d| key_text(d, "department"))?;
+    crate::policy::current()?.list_department(&department)?;
     let status = input::status(req.query("status").unwrap_or(STATUS_OPEN))?;
     let assignee = req
         .query("assigneeId")
@@ -35,7 +37,13 @@ pub async fn dashboard(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     let tasks = page
         .items
         .into_iter()
-        .map(|item| TaskItem::from_item(item).map(|t| t.to_json()))
-        .collect::<ApiResult<Vec<Value>>>()?;
+        .map(TaskItem::from_item)
+        .collect::<ApiResult<Vec<TaskItem>>>()?;
+    // Each patient whose tasks the dashboard shows gets a ledger entry.
+    let uids: Vec<&str> = tasks.iter().map(|t| t.patient_uid.as_str()).collect();
+    Audit::of(req, "tasks.dashboard")
+        .write_each(ctx, &uids)
+        .await?;
+    let tasks = tasks.iter().map(TaskItem::to_json).collect::<Vec<Value>>();
     Ok(Reply::array_page(tasks, page.next_cursor))
 }

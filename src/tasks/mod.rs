@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::attachments::{self, FileAction, Target};
+use crate::audit::Audit;
 use crate::clock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -23,7 +24,7 @@ use crate::keys;
 use crate::patients;
 use crate::s3::keys::valid_ref_id;
 use crate::s3::keys::EntityKind;
-use crate::store::{self, Filter, Query};
+use crate::store::{self, tx, Filter, Query};
 use input::{TaskBody, TaskChanges};
 use model::{TaskItem, CLEARABLE, INDEX_SOURCES, STATUS_CANCELLED};
 
@@ -31,19 +32,19 @@ use crate::http::route::Route;
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::staff("POST /patients/{id}/tasks", |c, r, p| {
+    Route::write("POST /patients/{id}/tasks", |c, r, p| {
         Box::pin(create(c, p.get("id"), r))
     }),
-    Route::staff("GET /patients/{id}/tasks", |c, r, p| {
+    Route::read("GET /patients/{id}/tasks", |c, r, p| {
         Box::pin(list(c, p.get("id"), r))
     }),
-    Route::staff("PATCH /patients/{id}/tasks/{taskId}", |c, r, p| {
+    Route::write("PATCH /patients/{id}/tasks/{taskId}", |c, r, p| {
         Box::pin(update(c, p.get("id"), p.get("taskId"), r))
     }),
-    Route::staff("DELETE /patients/{id}/tasks/{taskId}", |c, _, p| {
-        Box::pin(delete(c, p.get("id"), p.get("taskId")))
+    Route::write("DELETE /patients/{id}/tasks/{taskId}", |c, r, p| {
+        Box::pin(delete(c, p.get("id"), p.get("taskId"), r))
     }),
-    Route::staff(
+    Route::write(
         "POST /patients/{id}/tasks/{taskId}/files/attach",
         |c, r, p| {
             Box::pin(files(
@@ -55,7 +56,7 @@ pub const ROUTES: &[Route] = &[
             ))
         },
     ),
-    Route::staff(
+    Route::write(
         "POST /patients/{id}/tasks/{taskId}/files/detach",
         |c, r, p| {
             Box::pin(files(
@@ -67,7 +68,7 @@ pub const ROUTES: &[Route] = &[
             ))
         },
     ),
-    Route::staff("GET /tasks", |c, r, _| Box::pin(dashboard::dashboard(c, r))),
+    Route::list("GET /tasks", |c, r, _| Box::pin(dashboard::dashboard(c, r))),
 ];
 
 fn task_not_found() -> ApiError {
@@ -90,8 +91,19 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     changes.apply(&mut task);
     task.department = Some(department);
     task.sync_index_keys();
+    let table = ctx.table();
+    let audit = Audit::of(req, "task.create")
+        .target(format!("task:{}", task.task_id))
+        .fields(req.field_names());
     // A fresh UUIDv7 key: refused only if the id collided.
-    store::put_new(ctx, store::to_item(&task)?).await??;
+    store::transact(
+        ctx,
+        vec![
+            tx::put_new(table, store::to_item(&task)?)?,
+            audit.tx_item(table, patient.uid())?,
+        ],
+    )
+    .await??;
     Ok(Reply::created(
         json!({"message": "created", "task": task.to_json()}),
     ))
@@ -102,15 +114,17 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let status = req.query("status").map(input::status).transpose()?;
     let limit = req.limit(100, 500)?;
-    let patient = patients::resolve(ctx, id).await?;
-    let mut tasks = query_patient_tasks(ctx, patient.uid(), status.as_deref()).await?;
-    tasks.sort_by(|a, b| {
-        (a.due.is_none(), &a.due, &a.task_id).cmp(&(b.due.is_none(), &b.due, &b.task_id))
-    });
-    tasks.truncate(limit);
-    Ok(Reply::ok(Value::Array(
-        tasks.iter().map(TaskItem::to_json).collect(),
-    )))
+    let read = async {
+        let patient = patients::resolve(ctx, id).await?;
+        let mut tasks = query_patient_tasks(ctx, patient.uid(), status.as_deref()).await?;
+        tasks.sort_by(|a, b| {
+            (a.due.is_none(), &a.due, &a.task_id).cmp(&(b.due.is_none(), &b.due, &b.task_id))
+        });
+        tasks.truncate(limit);
+        let reply = Reply::ok(Value::Array(tasks.iter().map(TaskItem::to_json).collect()));
+        Ok((reply, patient.uid().to_string()))
+    };
+    Audit::of(req, "tasks.read").alongside(ctx, id, read).await
 }
 
 /// Every task of the patient (all pages: sorting by due needs them all),
@@ -143,19 +157,23 @@ pub async fn update(ctx: &Context, id: &str, task_id: &str, req: &ApiRequest) ->
             "Request body has no task fields to update",
         ));
     }
-    let task = modify(ctx, id, task_id, &changes).await?;
+    let audit = Audit::of(req, "task.update")
+        .target(format!("task:{task_id}"))
+        .fields(req.field_names());
+    let task = modify(ctx, id, task_id, &changes, &audit).await?;
     Ok(Reply::ok(
         json!({"message": "updated", "task": task.to_json()}),
     ))
 }
 
 /// `DELETE /patients/{id}/tasks/{taskId}`: the task is kept, cancelled.
-pub async fn delete(ctx: &Context, id: &str, task_id: &str) -> ApiResult<Reply> {
+pub async fn delete(ctx: &Context, id: &str, task_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let changes = TaskChanges {
         status: Some(STATUS_CANCELLED.to_string()),
         ..Default::default()
     };
-    modify(ctx, id, task_id, &changes).await?;
+    let audit = Audit::of(req, "task.cancel").target(format!("task:{task_id}"));
+    modify(ctx, id, task_id, &changes, &audit).await?;
     Ok(Reply::ok(json!({"message": "deleted"})))
 }
 
@@ -167,6 +185,7 @@ async fn modify(
     id: &str,
     task_id: &str,
     changes: &TaskChanges,
+    audit: &Audit,
 ) -> ApiResult<TaskItem> {
     if !valid_ref_id(task_id) {
         return Err(task_not_found());
@@ -182,6 +201,7 @@ async fn modify(
         Some(first),
         INDEX_SOURCES,
         task_not_found,
+        &[audit.tx_item(ctx.table(), resolved.patient.uid())?],
         |before| {
             let mut task = TaskItem::from_item(before.clone())?;
             changes.apply(&mut task);

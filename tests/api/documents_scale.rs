@@ -228,7 +228,7 @@ async fn a_patient_with_thousands_of_entries_gets_bounded_pages_by_category() {
     let doc = app.get(&format!("/patients/{uid}/documents")).await;
     assert_eq!(doc.status, 200);
     let labs = keys_of(&doc.body["labReports"]);
-    assert_eq!(labs.len(), 50);
+    assert_eq!(labs.len(), hms::documents::entries::CATEGORY_PAGE);
     assert_eq!(labs.last(), Some(&new), "newest last, in attach order");
     assert_eq!(doc.body["counts"]["labReports"], 2001);
     assert_eq!(doc.body["preopPics"].as_array().unwrap().len(), 1);
