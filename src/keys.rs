@@ -60,9 +60,13 @@ pub fn patient_pk(uid: &str) -> String {
     format!("{PATIENT_PREFIX}{uid}")
 }
 
+/// The partition prefix of every ledger (`AUDIT#{uid}`, `AUDIT#CONFIG`);
+/// the template denies rewriting items under it.
+pub const AUDIT_PK_PREFIX: &str = "AUDIT#";
+
 /// A patient's audit ledger lives in its own partition, apart from the record.
 pub fn audit_pk(uid: &str) -> String {
-    format!("AUDIT#{uid}")
+    format!("{AUDIT_PK_PREFIX}{uid}")
 }
 
 /// Audit entry ids are UUIDv7: the ledger sorts by time.

@@ -174,7 +174,7 @@ async fn ingest_record(ctx: &Context, record: &S3EventRecord) -> Result<Outcome,
         mime_type: None,
         size: None,
     };
-    let (_, change) =
+    let (_, change, _) =
         documents::attach_object(ctx, &uid, read, category, &key, &object, input).await?;
     Ok(match change {
         Change::Applied => Outcome::Attached,

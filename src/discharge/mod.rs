@@ -30,8 +30,8 @@ use model::{new_version_id, Pointer, VersionItem};
 
 /// The routes of this domain (see `router`).
 pub const ROUTES: &[Route] = &[
-    Route::shared_read("GET /patients/{id}/discharge", |c, _, p| {
-        Box::pin(current(c, p.get("id")))
+    Route::shared_read("GET /patients/{id}/discharge", |c, r, p| {
+        Box::pin(current(c, p.get("id"), r))
     }),
     Route::write("POST /patients/{id}/discharge", |c, r, p| {
         Box::pin(save(c, p.get("id"), r))
@@ -41,7 +41,7 @@ pub const ROUTES: &[Route] = &[
     }),
     Route::shared_read(
         "GET /patients/{id}/discharge/versions/{versionId}",
-        |c, _, p| Box::pin(get(c, p.get("id"), p.get("versionId"))),
+        |c, r, p| Box::pin(get(c, p.get("id"), p.get("versionId"), r)),
     ),
     Route::write(
         "PATCH /patients/{id}/discharge/versions/{versionId}",
@@ -155,22 +155,27 @@ async fn read_pointer(ctx: &Context, uid: &str) -> ApiResult<Option<Pointer>> {
 }
 
 /// `GET /patients/{id}/discharge`: the current version and the count.
-pub async fn current(ctx: &Context, id: &str) -> ApiResult<Reply> {
-    let mut resolved = patients::resolve_with(ctx, id, &[keys::DS_LATEST_SK]).await?;
-    let uid = resolved.patient.uid().to_string();
-    let pointer = Pointer::from_item(resolved.items.remove(keys::DS_LATEST_SK))?;
-    let mut latest = match pointer.as_ref().and_then(|p| p.version_id.as_deref()) {
-        Some(vid) => store::get::<VersionItem>(ctx, &keys::patient_pk(&uid), &keys::ds_sk(vid))
-            .await?
-            .filter(|v| !v.deleted),
-        None => None,
+pub async fn current(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let read = async {
+        let mut resolved = patients::resolve_with(ctx, id, &[keys::DS_LATEST_SK]).await?;
+        let uid = resolved.patient.uid().to_string();
+        let pointer = Pointer::from_item(resolved.items.remove(keys::DS_LATEST_SK))?;
+        let mut latest = match pointer.as_ref().and_then(|p| p.version_id.as_deref()) {
+            Some(vid) => store::get::<VersionItem>(ctx, &keys::patient_pk(&uid), &keys::ds_sk(vid))
+                .await?
+                .filter(|v| !v.deleted),
+            None => None,
+        };
+        if latest.is_none() {
+            latest = newest_live(ctx, &uid, "").await?;
+        }
+        let count = live_count(ctx, &uid, pointer.as_ref()).await?;
+        let latest = latest.map(|v| v.to_json());
+        Ok((Reply::ok(json!({"latest": latest, "versions": count})), uid))
     };
-    if latest.is_none() {
-        latest = newest_live(ctx, &uid, "").await?;
-    }
-    let count = live_count(ctx, &uid, pointer.as_ref()).await?;
-    let latest = latest.map(|v| v.to_json());
-    Ok(Reply::ok(json!({"latest": latest, "versions": count})))
+    Audit::of(req, "discharge.read")
+        .alongside(ctx, id, read)
+        .await
 }
 
 /// `POST /patients/{id}/discharge`: a new version, made current.
@@ -268,16 +273,23 @@ fn new_version(
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.strict_limit(DEFAULT_PAGE, MAX_PAGE)?;
     let include_deleted = req.flag("includeDeleted") || req.flag("include_deleted");
-    let patient = patients::resolve(ctx, id).await?;
-    let page = versions(patient.uid(), include_deleted)
-        .page(ctx, limit, req.query("cursor"))
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| VersionItem::from_item(item).map(|v| v.to_json()))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Reply::items_page(items, page.next_cursor))
+    let cursor = req.cursor()?;
+    let read = async {
+        let patient = patients::resolve(ctx, id).await?;
+        let page = versions(patient.uid(), include_deleted)
+            .page(ctx, limit, cursor)
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| VersionItem::from_item(item).map(|v| v.to_json()))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let reply = Reply::items_page(items, page.next_cursor);
+        Ok((reply, patient.uid().to_string()))
+    };
+    Audit::of(req, "discharge.list")
+        .alongside(ctx, id, read)
+        .await
 }
 
 /// The patient and one version (deleted ones too), in one read for a UID.
@@ -294,9 +306,15 @@ async fn load(ctx: &Context, id: &str, version_id: &str) -> ApiResult<(PatientIt
 }
 
 /// `GET /patients/{id}/discharge/versions/{versionId}`: by key.
-pub async fn get(ctx: &Context, id: &str, version_id: &str) -> ApiResult<Reply> {
-    let (_, version) = load(ctx, id, version_id).await?;
-    Ok(Reply::ok(version.to_json()))
+pub async fn get(ctx: &Context, id: &str, version_id: &str, req: &ApiRequest) -> ApiResult<Reply> {
+    let read = async {
+        let (patient, version) = load(ctx, id, version_id).await?;
+        Ok((Reply::ok(version.to_json()), patient.uid().to_string()))
+    };
+    Audit::of(req, "discharge.read")
+        .target(format!("discharge:{version_id}"))
+        .alongside(ctx, id, read)
+        .await
 }
 
 /// `PATCH .../versions/{versionId}`: status and commit message only.

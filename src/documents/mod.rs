@@ -69,8 +69,17 @@ async fn reply_json(
     uid: &str,
     summary: Option<DocumentsRecord>,
     audited: bool,
+    own: Option<(Category, DocEntry)>,
 ) -> ApiResult<serde_json::Value> {
-    let listing = entries::listing(ctx, uid, summary).await?;
+    let mut listing = entries::listing(ctx, uid, summary).await?;
+    // An attach answers the record as of its own write: a detach that
+    // raced in between is the answer of that detach.
+    if let Some((category, entry)) = own {
+        let list = listing.record.list_mut(category);
+        if !list.iter().any(|e| e.key == entry.key) {
+            list.push(entry);
+        }
+    }
     if !audited && listing.record.keys().next().is_some() {
         Audit::of(req, "documents.links")
             .target("documents")
@@ -133,6 +142,7 @@ pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
         .map(|c| category_of(Some(c)))
         .transpose()?;
     let limit = req.limit(PAGE_DEFAULT, PAGE_MAX)?;
+    let cursor = req.cursor()?;
     let read = async {
         let (record, resolved) = load(ctx, id, &[]).await?;
         let patient = resolved.patient;
@@ -150,8 +160,7 @@ pub async fn get(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> 
     };
     let (items, next, count) = match record {
         Some(r) if r.layout >= entries::LAYOUT_ENTRIES => {
-            let (items, next) =
-                entries::category_page(ctx, uid, category, limit, req.query("cursor")).await?;
+            let (items, next) = entries::category_page(ctx, uid, category, limit, cursor).await?;
             (items, next, r.counts.get(category))
         }
         // The earlier layout holds each list whole: one page.
@@ -176,7 +185,7 @@ pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     let patient = resolved.patient;
     let uid = patient.uid();
     if record.is_some() {
-        let documents = reply_json(ctx, req, uid, record, false).await?;
+        let documents = reply_json(ctx, req, uid, record, false, None).await?;
         return Ok(Reply::ok(
             json!({"message": "exists", "documents": documents}),
         ));
@@ -198,7 +207,7 @@ pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
             // Created by a concurrent request a moment ago.
             let existing =
                 store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?;
-            let documents = reply_json(ctx, req, uid, existing, false).await?;
+            let documents = reply_json(ctx, req, uid, existing, false, None).await?;
             Ok(Reply::ok(
                 json!({"message": "exists", "documents": documents}),
             ))
@@ -265,8 +274,8 @@ pub struct AttachInput {
 
 /// Attaches an existing S3 object (shared by the attach route and the S3
 /// event ingest). `read`: the documents summary and the key's guard as
-/// read with the patient. Returns the summary as it now
-/// stands.
+/// read with the patient. Returns the summary as it now stands, whether
+/// anything changed, and the entry as attached.
 pub async fn attach_object(
     ctx: &Context,
     uid: &str,
@@ -275,7 +284,7 @@ pub async fn attach_object(
     key: &str,
     object: &ObjectInfo,
     input: AttachInput,
-) -> ApiResult<(DocumentsRecord, Change)> {
+) -> ApiResult<(DocumentsRecord, Change, DocEntry)> {
     let entry = DocEntry {
         key: key.to_string(),
         uploaded_at: clock::now_rfc3339(),
@@ -289,7 +298,7 @@ pub async fn attach_object(
     };
     let audit = input.audit.keys([key]);
     let read = entries::read_moved(ctx, uid, key, read).await?;
-    entries::attach(
+    let (summary, change) = entries::attach(
         ctx,
         uid,
         category,
@@ -298,7 +307,8 @@ pub async fn attach_object(
         read,
         &audit,
     )
-    .await
+    .await?;
+    Ok((summary, change, entry))
 }
 
 pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
@@ -375,8 +385,11 @@ pub async fn attach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
         mime_type: body.mime_type,
         size: body.size,
     };
-    let (summary, change) = attach_object(ctx, &uid, read, category, &key, &object, input).await?;
-    let documents = reply_json(ctx, req, &uid, Some(summary), change == Change::Applied).await?;
+    let (summary, change, entry) =
+        attach_object(ctx, &uid, read, category, &key, &object, input).await?;
+    let applied = change == Change::Applied;
+    let own = applied.then_some((category, entry));
+    let documents = reply_json(ctx, req, &uid, Some(summary), applied, own).await?;
     Ok(Reply::ok(
         json!({"message": "attached", "documents": documents}),
     ))
@@ -405,7 +418,7 @@ pub async fn detach(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
     let read = entries::read_moved(ctx, &uid, &key, read).await?;
     let audit = Audit::of(req, "documents.detach").keys([key.as_str()]);
     let summary = entries::detach(ctx, &uid, category, &key, read, &audit).await?;
-    let documents = reply_json(ctx, req, &uid, Some(summary), true).await?;
+    let documents = reply_json(ctx, req, &uid, Some(summary), true, None).await?;
     Ok(Reply::ok(
         json!({"message": "detached", "documents": documents}),
     ))

@@ -94,6 +94,16 @@ impl ApiRequest {
         }
     }
 
+    /// `?cursor=`, refused (400) unless shaped like a cursor the pager made:
+    /// a read checks it before it starts (and before its ledger entry).
+    pub fn cursor(&self) -> ApiResult<Option<&str>> {
+        let cursor = self.query("cursor");
+        if let Some(c) = cursor {
+            crate::store::pager::check_cursor_shape(c)?;
+        }
+        Ok(cursor)
+    }
+
     /// A query parameter, trimmed; empty counts as absent.
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query

@@ -126,6 +126,7 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
 /// `GET /patients/{id}/meds`: in creation order.
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let cursor = req.cursor()?;
     let read = async {
         let patient = patients::resolve(ctx, id).await?;
         let filter = req.flag("active").then(|| Filter {
@@ -136,7 +137,7 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         let page = Query::partition(keys::patient_pk(patient.uid()))
             .prefix(keys::MED_PREFIX)
             .filter(filter)
-            .page(ctx, limit, req.query("cursor"))
+            .page(ctx, limit, cursor)
             .await?;
         let items = page
             .items

@@ -204,6 +204,7 @@ pub async fn create(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
 pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let include_deleted = req.flag("includeDeleted") || req.flag("include_deleted");
+    let cursor = req.cursor()?;
     let read = async {
         let patient = patients::resolve(ctx, id).await?;
         let filter = (!include_deleted).then(|| Filter {
@@ -215,7 +216,7 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
             .prefix(keys::NOTE_PREFIX)
             .newest_first(true)
             .filter(filter)
-            .page(ctx, limit, req.query("cursor"))
+            .page(ctx, limit, cursor)
             .await?;
         let items = page
             .items
@@ -237,6 +238,7 @@ pub async fn versions(
     req: &ApiRequest,
 ) -> ApiResult<Reply> {
     let limit = req.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let cursor = req.cursor()?;
     let read = async {
         if !valid_ref_id(note_id) {
             return Err(note_not_found());
@@ -249,7 +251,7 @@ pub async fn versions(
         let uid = resolved.patient.uid().to_string();
         let page = Query::partition(keys::patient_pk(&uid))
             .prefix(keys::note_versions_prefix(note_id))
-            .page(ctx, limit, req.query("cursor"))
+            .page(ctx, limit, cursor)
             .await?;
         let items = page
             .items
@@ -258,7 +260,7 @@ pub async fn versions(
             .collect::<ApiResult<Vec<_>>>()?;
         Ok((Reply::items_page(items, page.next_cursor), uid))
     };
-    Audit::of(req, "note.versions")
+    Audit::of(req, "note.versions.read")
         .target(format!("note:{note_id}"))
         .alongside(ctx, id, read)
         .await

@@ -2,6 +2,8 @@
 //! audit ledger. Both resolve `{id}` like every patient route; the items
 //! themselves are defined in `timeline` and `audit`.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::resolve;
@@ -10,7 +12,7 @@ use crate::context::Context;
 use crate::error::ApiResult;
 use crate::http::{ApiRequest, Reply};
 use crate::keys;
-use crate::store::{self, Query};
+use crate::store::{self, Filter, Query};
 use crate::timeline::TimelineRow;
 
 /// `GET /patients/{id}/timeline`: oldest first (`?desc=1` newest first),
@@ -41,12 +43,20 @@ pub async fn timeline(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Re
 /// Reading the ledger is itself recorded in it.
 pub async fn ledger(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply> {
     let limit = req.limit(50, 200)?;
+    let cursor = req.cursor()?;
     let read = async {
         let patient = resolve(ctx, id).await?;
+        // This read's own entry, written alongside, is not part of it.
+        let own = Filter {
+            expression: "request_id <> :own".to_string(),
+            names: HashMap::new(),
+            values: HashMap::from([(":own".to_string(), store::s(req.request_id.as_str()))]),
+        };
         let page = Query::partition(keys::audit_pk(patient.uid()))
             .prefix(keys::AUDIT_PREFIX)
             .newest_first(true)
-            .page(ctx, limit, req.query("cursor"))
+            .filter(Some(own))
+            .page(ctx, limit, cursor)
             .await?;
         let items = page
             .items

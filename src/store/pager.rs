@@ -274,6 +274,22 @@ fn encode_cursor(last_key: &Item) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(serde_json::Value::Object(plain).to_string()))
 }
 
+/// Whether `raw` has a cursor's shape (base64url of a JSON object of
+/// strings), so a read can refuse a malformed one before it starts; which
+/// query it belongs to is checked when it is used.
+pub fn check_cursor_shape(raw: &str) -> ApiResult<()> {
+    let bad = || ApiError::bad_request("Invalid cursor");
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let obj = value.as_object().ok_or_else(bad)?;
+    if obj.is_empty() || !obj.values().all(serde_json::Value::is_string) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 /// Decodes a cursor made by [`encode_cursor`]. It must hold exactly the
 /// `names` attributes as strings, and each `(name, value)` of `fixed` must
 /// match. Anything else is a 400.

@@ -41,9 +41,7 @@ pub async fn dashboard(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
         .collect::<ApiResult<Vec<TaskItem>>>()?;
     // Each patient whose tasks the dashboard shows gets a ledger entry.
     let uids: Vec<&str> = tasks.iter().map(|t| t.patient_uid.as_str()).collect();
-    Audit::of(req, "tasks.dashboard")
-        .write_each(ctx, &uids)
-        .await?;
+    Audit::of(req, "tasks.list").write_each(ctx, &uids).await?;
     let tasks = tasks.iter().map(TaskItem::to_json).collect::<Vec<Value>>();
     Ok(Reply::array_page(tasks, page.next_cursor))
 }

@@ -11,6 +11,9 @@ struct Keys {
     ec: Signer,
 }
 
+/// A clinician of the department the patients here are registered in.
+const STAFF: &[&str] = &["clinician", "dept:Surgery"];
+
 fn keys() -> Keys {
     Keys {
         rsa: Signer::rsa(&unique("rsa")),
@@ -56,15 +59,15 @@ async fn create_patient_as(app: &App, token: &str) -> String {
 async fn valid_rs256_and_es256_tokens_are_accepted() {
     let keys = keys();
     let app = app_trusting(&keys);
-    let rsa = keys.rsa.token("dr-rsa", &[]);
+    let rsa = keys.rsa.token("dr-rsa", STAFF);
     let uid = create_patient_as(&app, &rsa).await;
-    let ec = keys.ec.token("dr-ec", &[]);
+    let ec = keys.ec.token("dr-ec", STAFF);
     let r = app
         .call_as(Some(&ec), "GET", &format!("/patients/{uid}"), None)
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     // An access token without `aud` passes when its client_id is the audience.
-    let mut access = jwt::claims("dr-access", &[]);
+    let mut access = jwt::claims("dr-access", STAFF);
     access.as_object_mut().expect("claims").remove("aud");
     access["client_id"] = json!(AUDIENCE);
     access["token_use"] = json!("access");
@@ -83,12 +86,12 @@ async fn valid_rs256_and_es256_tokens_are_accepted() {
 async fn bad_tokens_are_401_and_change_nothing() {
     let keys = keys();
     let app = app_trusting(&keys);
-    let good = keys.rsa.token("dr-a", &[]);
+    let good = keys.rsa.token("dr-a", STAFF);
     let uid = create_patient_as(&app, &good).await;
     let path = format!("/patients/{uid}");
     let now = jwt::now();
     let with = |changes: Value| {
-        let mut c = jwt::claims("dr-a", &[]);
+        let mut c = jwt::claims("dr-a", STAFF);
         for (k, v) in changes.as_object().expect("object") {
             c[k] = v.clone();
         }
@@ -114,8 +117,8 @@ async fn bad_tokens_are_401_and_change_nothing() {
             "wrong audience",
             Some(keys.ec.sign(&with(json!({"aud": "other-app"})))),
         ),
-        ("unknown kid", Some(unknown.token("dr-a", &[]))),
-        ("bad signature", Some(stranger.token("dr-a", &[]))),
+        ("unknown kid", Some(unknown.token("dr-a", STAFF))),
+        ("bad signature", Some(stranger.token("dr-a", STAFF))),
         (
             "alg none",
             Some(format!(
@@ -123,7 +126,7 @@ async fn bad_tokens_are_401_and_change_nothing() {
                 keys.rsa
                     .sign_raw(
                         &json!({"alg": "none", "kid": keys.rsa.kid, "typ": "JWT"}),
-                        &jwt::claims("dr-a", &[])
+                        &jwt::claims("dr-a", STAFF)
                     )
                     .rsplit_once('.')
                     .expect("three parts")
@@ -132,13 +135,13 @@ async fn bad_tokens_are_401_and_change_nothing() {
         ),
         (
             "HS256 with the public key as secret",
-            Some(keys.rsa.hs256_with_public_key(&jwt::claims("dr-a", &[]))),
+            Some(keys.rsa.hs256_with_public_key(&jwt::claims("dr-a", STAFF))),
         ),
         (
             "ES256 header on an RSA key",
             Some(keys.rsa.sign_raw(
                 &json!({"alg": "ES256", "kid": keys.rsa.kid}),
-                &jwt::claims("dr-a", &[]),
+                &jwt::claims("dr-a", STAFF),
             )),
         ),
         ("no subject", Some(keys.rsa.sign(&with(json!({"sub": ""}))))),
@@ -175,7 +178,7 @@ async fn bad_tokens_are_401_and_change_nothing() {
 async fn the_subject_overrides_client_sent_names() {
     let keys = keys();
     let app = app_trusting(&keys);
-    let token = keys.ec.token("dr-real", &[]);
+    let token = keys.ec.token("dr-real", STAFF);
     let uid = create_patient_as(&app, &token).await;
     // Presign as the caller: the upload is signed as theirs.
     let r = app
@@ -227,6 +230,15 @@ async fn the_subject_overrides_client_sent_names() {
             Some(json!({"currentState": "preop", "actorId": "dr-forged", "force": true})),
         )
         .await;
+    assert_eq!(r.status, 403, "force needs the admin group: {:?}", r.body);
+    let r = app
+        .call_as(
+            Some(&token),
+            "PATCH",
+            &format!("/patients/{uid}/state"),
+            Some(json!({"currentState": "preop", "actorId": "dr-forged"})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let r = app
         .call_as(
@@ -237,9 +249,15 @@ async fn the_subject_overrides_client_sent_names() {
         )
         .await;
     assert_eq!(r.body[0]["actorId"], "dr-real", "{:?}", r.body);
-    // The ledger names the subject too.
+    // The ledger names the subject too (a clinician reads it breaking glass).
     let r = app
-        .call_as(Some(&token), "GET", &format!("/patients/{uid}/audit"), None)
+        .call_with(
+            Some(&token),
+            &[("x-break-glass-reason", "checking my own entries")],
+            "GET",
+            &format!("/patients/{uid}/audit"),
+            None,
+        )
         .await;
     let items = r.body["items"].as_array().expect("items");
     assert!(!items.is_empty());
@@ -250,8 +268,10 @@ async fn the_subject_overrides_client_sent_names() {
 async fn rules_and_doctors_need_the_admin_group() {
     let keys = keys();
     let app = app_trusting(&keys);
-    let doctor = keys.rsa.token("dr-plain", &["doctors"]);
-    let admin = keys.ec.token("dr-admin", &["doctors", "admin"]);
+    let doctor = keys.rsa.token("dr-plain", &["clinician", "dept:Surgery"]);
+    let admin = keys
+        .ec
+        .token("dr-admin", &["clinician", "admin", "dept:Surgery"]);
     let rule = format!("/checklists/{}/{}", unique("a"), unique("b"));
     let body = json!({"in_required": ["consent"]});
     let r = app
@@ -315,7 +335,12 @@ async fn keys_come_from_the_jwks_url_and_refresh_on_an_unknown_kid() {
     assert_eq!(server.hits(), 0, "nothing is fetched before it is needed");
     for _ in 0..3 {
         let r = app
-            .call_as(Some(&first.token("dr-1", &[])), "GET", "/checklists", None)
+            .call_as(
+                Some(&first.token("dr-1", STAFF)),
+                "GET",
+                "/checklists",
+                None,
+            )
             .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
@@ -323,7 +348,12 @@ async fn keys_come_from_the_jwks_url_and_refresh_on_an_unknown_kid() {
     // The issuer rotates in a new key: the unknown kid triggers one refresh.
     server.serve(jwt::jwks(&[first.jwk(), second.jwk()]));
     let r = app
-        .call_as(Some(&second.token("dr-2", &[])), "GET", "/checklists", None)
+        .call_as(
+            Some(&second.token("dr-2", STAFF)),
+            "GET",
+            "/checklists",
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(server.hits(), 2);
@@ -334,7 +364,12 @@ async fn keys_come_from_the_jwks_url_and_refresh_on_an_unknown_kid() {
     for _ in 0..5 {
         let stranger = Signer::ec(&unique("flood"));
         let r = limited
-            .call_as(Some(&stranger.token("x", &[])), "GET", "/checklists", None)
+            .call_as(
+                Some(&stranger.token("x", STAFF)),
+                "GET",
+                "/checklists",
+                None,
+            )
             .await;
         assert_eq!(r.status, 401);
     }
@@ -357,7 +392,7 @@ async fn aged_keys_are_re_read_so_a_retired_key_stops_working() {
     let (fresh, aged) = (aging("3600"), aging("0"));
     for app in [&fresh, &aged] {
         let r = app
-            .call_as(Some(&old.token("dr", &[])), "GET", "/checklists", None)
+            .call_as(Some(&old.token("dr", STAFF)), "GET", "/checklists", None)
             .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
@@ -365,7 +400,7 @@ async fn aged_keys_are_re_read_so_a_retired_key_stops_working() {
     server.serve(jwt::jwks(&[new.jwk()]));
     let before = server.hits();
     let r = fresh
-        .call_as(Some(&old.token("dr", &[])), "GET", "/checklists", None)
+        .call_as(Some(&old.token("dr", STAFF)), "GET", "/checklists", None)
         .await;
     assert_eq!(
         r.status, 200,
@@ -373,18 +408,18 @@ async fn aged_keys_are_re_read_so_a_retired_key_stops_working() {
     );
     assert_eq!(server.hits(), before);
     let r = aged
-        .call_as(Some(&old.token("dr", &[])), "GET", "/checklists", None)
+        .call_as(Some(&old.token("dr", STAFF)), "GET", "/checklists", None)
         .await;
     assert_eq!(r.status, 401, "{:?}", r.body);
     assert_eq!(server.hits(), before + 1);
     let r = aged
-        .call_as(Some(&new.token("dr", &[])), "GET", "/checklists", None)
+        .call_as(Some(&new.token("dr", STAFF)), "GET", "/checklists", None)
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     // A key server that answers garbage: the aged keys held are still used.
     server.serve("not a key set".to_string());
     let r = aged
-        .call_as(Some(&new.token("dr", &[])), "GET", "/checklists", None)
+        .call_as(Some(&new.token("dr", STAFF)), "GET", "/checklists", None)
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
@@ -404,7 +439,7 @@ async fn an_unreachable_key_server_is_503_not_401() {
         ),
     ]);
     let r = app
-        .call_as(Some(&signer.token("dr", &[])), "GET", "/checklists", None)
+        .call_as(Some(&signer.token("dr", STAFF)), "GET", "/checklists", None)
         .await;
     assert_eq!(r.status, 503, "{:?}", r.body);
     assert!(r.headers.contains_key("retry-after"));
@@ -421,7 +456,7 @@ async fn without_an_issuer_the_api_stays_open() {
 async fn issuer_lists_long_lived_tokens_and_other_token_uses_are_refused() {
     let keys = keys();
     let app = app_trusting(&keys);
-    let base = jwt::claims("dr-1", &[]);
+    let base = jwt::claims("dr-1", STAFF);
     let with = |patch: Value| {
         let mut claims = base.clone();
         claims

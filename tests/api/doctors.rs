@@ -40,7 +40,9 @@ async fn create_and_get_a_doctor_with_defaults() {
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    assert_eq!(r.calls.get("DynamoDB.PutItem"), 1);
+    // The profile and its ledger entry, in one transaction.
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
+    assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
     let doctor = &r.body["doctor"];
     assert_eq!(doctor["doctorId"], id.as_str());
     assert_eq!(doctor["name"], "Dr. Jane Roe");
@@ -245,9 +247,10 @@ async fn patch_moves_the_department_in_one_write() {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["message"], "updated");
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1, "{}", r.calls);
+    // The guarded update and its ledger entry, in one transaction.
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
+    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 0);
     assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
-    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 0);
     let d = &r.body["doctor"];
     assert_eq!(d["department"], to.as_str());
     assert_eq!(d["contactInfo"], json!({"phone": "555"}));
@@ -340,8 +343,11 @@ async fn soft_delete_leaves_the_list_and_keeps_the_profile() {
     assert_eq!(r.body["message"], "deleted");
     assert_eq!(r.body["doctor"]["deleted"], true);
     assert_eq!(r.body["doctor"]["department"], dept.as_str());
-    assert_eq!(r.calls.total(), 1, "one UpdateItem: {}", r.calls);
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1);
+    // The flag and its ledger entry in one transaction, then the profile.
+    assert_eq!(
+        r.calls.to_string(),
+        "DynamoDB.GetItem x1, DynamoDB.TransactWriteItems x1"
+    );
 
     assert!(listed(&app, &dept).await.is_empty());
     let r = app.get(&format!("/doctors/{id}")).await;

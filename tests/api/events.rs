@@ -122,8 +122,8 @@ async fn percent_encoded_mrns_and_base64_bodies_are_decoded_by_the_handler() {
         assert_eq!(r.body["mrn"], mrn.as_str(), "{name}");
         assert_eq!(
             r.calls.total(),
-            2,
-            "{name}: the MRN pointer, then the patient"
+            3,
+            "{name}: the MRN pointer, then the patient, then its ledger entry"
         );
     }
 

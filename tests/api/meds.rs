@@ -61,7 +61,8 @@ async fn create_fills_defaults_and_normalises_times() {
     assert!(med["createdAt"].as_str().unwrap().ends_with('Z'));
     assert_eq!(med["createdAt"], med["updatedAt"]);
     assert_eq!(r.calls.get("DynamoDB.BatchGetItem"), 1, "{}", r.calls);
-    assert_eq!(r.calls.get("DynamoDB.PutItem"), 1, "{}", r.calls);
+    // The medication and its ledger entry, in one transaction
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
 
     // snake_case, an MRN for the patient, and every optional field
     let r = app
@@ -232,7 +233,9 @@ async fn edits_set_only_what_is_sent_and_unknown_meds_stay_unknown() {
     for unchanged in ["name", "route", "freq", "start", "end", "createdAt", "mrn"] {
         assert_eq!(edited[unchanged], med[unchanged], "{unchanged}");
     }
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1, "{}", r.calls);
+    // The update and its ledger entry in one transaction, then the item
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
+    assert_eq!(r.calls.get("DynamoDB.GetItem"), 1, "{}", r.calls);
 
     // end: null clears the end; an MRN addresses the patient
     let r = app

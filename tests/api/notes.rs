@@ -205,10 +205,12 @@ async fn the_list_is_newest_first_in_one_query() {
     assert_eq!(ids(&r.body["items"]), created);
     assert_eq!(r.body["nextCursor"], Value::Null);
     assert_eq!(r.body["items"][0]["content"], "note 2");
-    // Resolve by UID: one BatchGetItem; the list: one Query; nothing else
+    // Resolve by UID: one BatchGetItem; the list: one Query; the ledger
+    // entry alongside: one transaction; nothing else
     assert_eq!(r.calls.get("DynamoDB.BatchGetItem"), 1, "{}", r.calls);
     assert_eq!(r.calls.get("DynamoDB.Query"), 1, "{}", r.calls);
-    assert_eq!(r.calls.total(), 2, "{}", r.calls);
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
+    assert_eq!(r.calls.total(), 3, "{}", r.calls);
 }
 
 #[tokio::test]

@@ -114,8 +114,16 @@ async fn unknown_patients_are_404_on_every_patient_route() {
 async fn resolution_costs_one_call_by_uid_and_two_by_mrn() {
     let app = App::new();
     let (uid, mrn) = app.create_patient().await;
+    // By UID the ledger entry is written alongside the read; by MRN once the
+    // read has named the patient.
     let r = app.get(&format!("/patients/{uid}")).await;
-    assert_eq!(r.calls.to_string(), "DynamoDB.BatchGetItem x1");
+    assert_eq!(
+        r.calls.to_string(),
+        "DynamoDB.BatchGetItem x1, DynamoDB.TransactWriteItems x1"
+    );
     let r = app.get(&format!("/patients/{mrn}")).await;
-    assert_eq!(r.calls.to_string(), "DynamoDB.BatchGetItem x2");
+    assert_eq!(
+        r.calls.to_string(),
+        "DynamoDB.BatchGetItem x2, DynamoDB.PutItem x1"
+    );
 }

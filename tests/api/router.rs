@@ -29,7 +29,7 @@ async fn every_response_carries_cors_headers_and_options_is_204() {
     );
     assert_eq!(
         r.headers["access-control-allow-headers"],
-        "Content-Type,Authorization"
+        "Content-Type,Authorization,X-Break-Glass-Reason"
     );
     let r = app.get("/no/such/route").await;
     assert_eq!(r.status, 404);

@@ -347,12 +347,27 @@ impl App {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
+        self.call_with(token, &[], method, path, body).await
+    }
+
+    /// [`App::call_as`] with extra headers (say, `x-break-glass-reason`).
+    pub async fn call_with(
+        &self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/json");
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
         self.send(req.body(body).expect("request")).await
@@ -616,4 +631,15 @@ pub fn s3_event(keys: &[&str]) -> aws_lambda_events::event::s3::S3Event {
             .collect(),
     );
     serde_json::from_value(event).expect("S3 event")
+}
+
+/// Whether a ledger action records a read (a view of the record, a list,
+/// links) rather than a change.
+pub fn is_read_action(action: &str) -> bool {
+    action.ends_with(".read")
+        || action.ends_with(".list")
+        || matches!(
+            action,
+            "files.list-links" | "files.presign-download" | "documents.links"
+        )
 }

@@ -67,7 +67,9 @@ async fn create_fills_defaults_and_takes_the_patients_department() {
     assert_eq!(task["createdAt"], task["updatedAt"]);
     let id = id_of(task);
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    assert_eq!(r.calls.get("DynamoDB.PutItem"), 1);
+    // The task and its ledger entry, in one transaction
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1);
+    assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
 
     // The stored item carries the dashboard keys of the table layout
     let item = hms::store::get_raw(&app.ctx, &format!("PATIENT#{uid}"), &format!("TASK#{id}"))
@@ -265,9 +267,10 @@ async fn patch_moves_the_task_between_dashboards_in_one_write() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["message"], "updated");
     assert_eq!(r.body["task"]["status"], "in-progress");
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1, "{}", r.calls);
+    // One guarded update with its ledger entry: one transaction
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
+    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 0);
     assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
-    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 0);
     assert_eq!(dashboard(&app, &format!("department={ward_a}")).await, none);
     assert_eq!(
         dashboard(&app, &format!("department={ward_a}&status=in-progress")).await,
@@ -277,7 +280,7 @@ async fn patch_moves_the_task_between_dashboards_in_one_write() {
     // Assignee: dr-a → dr-b (snake_case body)
     let r = patch(&app, &path, json!({"assignee_id": "dr-b"})).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1);
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1);
     assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
     let q = format!("department={ward_a}&status=in-progress&assigneeId");
     assert_eq!(dashboard(&app, &format!("{q}=dr-a")).await, none);
@@ -301,7 +304,7 @@ async fn patch_moves_the_task_between_dashboards_in_one_write() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1);
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1);
     assert_eq!(r.calls.get("DynamoDB.PutItem"), 0);
     assert_eq!(
         dashboard(&app, &format!("department={ward_a}&status=in-progress")).await,
@@ -447,7 +450,7 @@ async fn delete_cancels_the_task_and_it_leaves_the_open_dashboard() {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body, json!({"message": "deleted"}));
-    assert_eq!(r.calls.get("DynamoDB.UpdateItem"), 1);
+    assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1);
     assert_eq!(r.calls.get("DynamoDB.DeleteItem"), 0);
 
     assert!(dashboard(&app, &format!("department={ward}"))
