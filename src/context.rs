@@ -206,6 +206,11 @@ impl Context {
     pub async fn from_env() -> Self {
         let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
         let settings = Settings::from_env();
+        if settings.auth.as_ref().is_some_and(|a| a.audience.is_none()) {
+            tracing::error!(
+                "AUTH_ISSUER is set without AUTH_AUDIENCE: every request is refused until the audience (the app client id) is set"
+            );
+        }
         if settings.auth.is_none() {
             tracing::warn!(
                 "authentication is OFF (AUTH_ISSUER unset): every route is open to anyone who can reach the URL"

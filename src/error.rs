@@ -123,6 +123,7 @@ impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         match r {
             Rejection::KeysUnavailable => Self::Unavailable(r.reason().to_string()),
+            Rejection::NoAudienceConfigured => Self::NotConfigured("AUTH_AUDIENCE"),
             other => Self::Unauthorized(other),
         }
     }

@@ -120,7 +120,8 @@ def main():
     for fn in ("ApiFunction", "S3EventsFunction"):
         deny = [s for n, s in statements if n == fn and s.get("Effect") == "Deny"
                 and "AUDIT#*" in str(s.get("Condition"))
-                and {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(s.get("Action", []))]
+                and {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+                <= set(s.get("Action", []))]
         check(f"{fn} may not change or remove a ledger entry", len(deny) == 1, str(deny))
     table = resources.get("Table", {}).get("Properties", {})
     check("the table has deletion protection and point-in-time recovery",
@@ -133,6 +134,13 @@ def main():
           "AllowAnonymousAccess" in str(auth_rule.get("Assertions")) and
           template.get("Parameters", {}).get("AllowAnonymousAccess", {}).get("Default") == "false",
           str(auth_rule))
+    audience_rule = rules.get("AudienceWithIssuer", {})
+    check("an issuer needs an audience",
+          "AuthIssuer" in str(audience_rule.get("RuleCondition")) and
+          "AuthAudience" in str(audience_rule.get("Assertions")), str(audience_rule))
+    reserved = resources["ApiFunction"]["Properties"].get("ReservedConcurrentExecutions")
+    check("the API's concurrency is bounded by a parameter",
+          reserved == {"Ref": "ReservedConcurrency"} and "ReservedConcurrency" in params, str(reserved))
     check("a prod stage never allows anonymous access",
           "prod" in str(rules.get("NoAnonymousProduction", {}).get("RuleCondition")))
 

@@ -100,6 +100,9 @@ pub enum Rejection {
     WrongTokenUse,
     /// The JWKS could not be fetched: a dependency failure, not the caller's.
     KeysUnavailable,
+    /// An issuer is set without an audience: every token is refused until
+    /// `AUTH_AUDIENCE` names the app client (a fault of the deployment).
+    NoAudienceConfigured,
 }
 
 impl Rejection {
@@ -119,6 +122,9 @@ impl Rejection {
             Rejection::TooLongLived => "token lives longer than allowed",
             Rejection::WrongTokenUse => "token is neither an id nor an access token",
             Rejection::KeysUnavailable => "signing keys unavailable",
+            Rejection::NoAudienceConfigured => {
+                "AUTH_AUDIENCE is not set: no token is accepted without an audience to check"
+            }
         }
     }
 }
@@ -158,6 +164,9 @@ impl Authenticator {
 
     /// The caller named by a valid `Authorization: Bearer` header value.
     pub async fn authenticate(&self, header: Option<&[u8]>) -> Result<Caller, Rejection> {
+        if self.settings.audience.is_none() {
+            return Err(Rejection::NoAudienceConfigured);
+        }
         let header = header.ok_or(Rejection::MissingHeader)?;
         let token = bearer_token(header)?;
         let head = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
@@ -183,12 +192,13 @@ impl Authenticator {
         if claims.exp.saturating_sub(born) > self.settings.max_lifetime.as_secs() + LEEWAY_SECS {
             return Err(Rejection::TooLongLived);
         }
-        if claims
-            .token_use
-            .as_deref()
-            .is_some_and(|u| u != "id" && u != "access")
-        {
-            return Err(Rejection::WrongTokenUse);
+        // A Cognito pool's tokens always say what they are; elsewhere the
+        // claim is optional, but never another value.
+        let token_use_required = self.settings.issuer.contains("cognito-idp.");
+        match claims.token_use.as_deref() {
+            Some("id" | "access") => {}
+            None if !token_use_required => {}
+            _ => return Err(Rejection::WrongTokenUse),
         }
         if claims.sub.trim().is_empty() {
             return Err(Rejection::MissingClaim);

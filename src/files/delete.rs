@@ -1,5 +1,8 @@
 //! `POST /patients/{id}/files/delete`: batch delete of the patient's objects
 //! (with their siblings), then one CloudFront invalidation when configured.
+//! Only objects that exist are deleted, counted and invalidated: made-up
+//! keys cost a HeadObject each and nothing more (at most 100 keys, so at
+//! most 300 objects with siblings).
 
 use std::collections::BTreeSet;
 
@@ -14,8 +17,8 @@ use crate::patients;
 use crate::s3::keys as s3_keys;
 use crate::s3::objects as s3_objects;
 
-/// Keys per request; with siblings that stays within S3's 1,000 per call.
-const MAX_KEYS: usize = 300;
+/// Keys per request (with their siblings, at most 300 objects).
+pub const MAX_KEYS: usize = 100;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,13 +56,18 @@ pub async fn delete(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
             all.extend(s3_keys::siblings_of(key));
         }
     }
+    let all = s3_objects::existing(ctx, &all).await?;
     // Recorded before anything is deleted: a delete never goes unrecorded
     // (if the delete then fails, the client retries and it is recorded again).
     Audit::of(req, "files.delete")
         .keys(all.iter().map(String::as_str))
         .write(ctx, patient.uid())
         .await?;
-    let failed = s3_objects::delete_many(ctx, &all).await?;
+    let failed = if all.is_empty() {
+        BTreeSet::new()
+    } else {
+        s3_objects::delete_many(ctx, &all).await?
+    };
     if !failed.is_empty() {
         tracing::warn!(failed = failed.len(), "some objects could not be deleted");
     }

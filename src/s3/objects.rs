@@ -46,6 +46,27 @@ pub async fn head(ctx: &Context, key: &str) -> ApiResult<Option<ObjectInfo>> {
     }
 }
 
+/// HeadObject calls in flight at once when checking many keys.
+const HEADS_AT_ONCE: usize = 16;
+
+/// The keys of `keys` that exist (HeadObject each, a few at a time).
+pub async fn existing<'a>(
+    ctx: &Context,
+    keys: impl IntoIterator<Item = &'a String>,
+) -> ApiResult<BTreeSet<String>> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let keys: Vec<String> = keys.into_iter().cloned().collect();
+    stream::iter(keys)
+        .map(|key: String| async move {
+            let found = head(ctx, &key).await?;
+            Ok::<_, ApiError>(found.map(|_| key))
+        })
+        .buffer_unordered(HEADS_AT_ONCE)
+        .try_filter_map(|found| async move { Ok(found) })
+        .try_collect()
+        .await
+}
+
 /// S3 refuses presigned URLs valid for more than seven days.
 const MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 

@@ -329,6 +329,7 @@ async fn keys_come_from_the_jwks_url_and_refresh_on_an_unknown_kid() {
     let server = JwksServer::start(jwt::jwks(&[first.jwk()]));
     let app = App::with_env(&[
         ("AUTH_ISSUER", ISSUER),
+        ("AUTH_AUDIENCE", AUDIENCE),
         ("AUTH_JWKS_URL", &server.url),
         ("AUTH_JWKS_MIN_REFRESH_SEC", "0"),
     ]);
@@ -359,7 +360,11 @@ async fn keys_come_from_the_jwks_url_and_refresh_on_an_unknown_kid() {
     assert_eq!(server.hits(), 2);
 
     // With a refresh interval, a flood of unknown kids costs one fetch.
-    let limited = App::with_env(&[("AUTH_ISSUER", ISSUER), ("AUTH_JWKS_URL", &server.url)]);
+    let limited = App::with_env(&[
+        ("AUTH_ISSUER", ISSUER),
+        ("AUTH_AUDIENCE", AUDIENCE),
+        ("AUTH_JWKS_URL", &server.url),
+    ]);
     let before = server.hits();
     for _ in 0..5 {
         let stranger = Signer::ec(&unique("flood"));
@@ -384,6 +389,7 @@ async fn aged_keys_are_re_read_so_a_retired_key_stops_working() {
     let aging = |max_age: &'static str| {
         App::with_env(&[
             ("AUTH_ISSUER", ISSUER),
+            ("AUTH_AUDIENCE", AUDIENCE),
             ("AUTH_JWKS_URL", &server.url),
             ("AUTH_JWKS_MIN_REFRESH_SEC", "0"),
             ("AUTH_JWKS_MAX_AGE_SEC", max_age),
@@ -433,6 +439,7 @@ async fn an_unreachable_key_server_is_503_not_401() {
     };
     let app = App::with_env(&[
         ("AUTH_ISSUER", ISSUER),
+        ("AUTH_AUDIENCE", AUDIENCE),
         (
             "AUTH_JWKS_URL",
             &format!("http://127.0.0.1:{closed}/jwks.json"),

@@ -253,3 +253,50 @@ async fn without_a_bucket_only_file_routes_fail() {
         200
     );
 }
+
+#[tokio::test]
+async fn made_up_keys_delete_and_invalidate_nothing_and_at_most_100_are_taken() {
+    let app = App::with_env(&[("CF_DISTRIBUTION_ID", "EDOESNOTEXIST")]);
+    let (uid, _) = app.create_patient().await;
+    let made_up: Vec<String> = (0..100)
+        .map(|i| format!("patients/{uid}/optimized/docs/lab/{i}-made-up-q80-1600w.jpg"))
+        .collect();
+    // 100 keys that were never uploaded: nothing to delete, nothing to
+    // invalidate (one HeadObject per key and per sibling it names)
+    let r = app
+        .post(
+            &format!("/patients/{uid}/files/delete"),
+            json!({"keys": made_up}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["deleted"], 0);
+    assert_eq!(r.calls.get("S3.DeleteObjects"), 0, "{}", r.calls);
+    assert_eq!(r.calls.get("CloudFront.CreateInvalidation"), 0, "{}", r.calls);
+    let heads = r.calls.get("S3.HeadObject");
+    assert!((100..=300).contains(&heads), "{}", r.calls);
+    // One real key among made-up ones: only it is deleted and invalidated
+    let real = app.upload_doc(&uid, "lab").await;
+    let r = app
+        .post(
+            &format!("/patients/{uid}/files/delete"),
+            json!({"keys": [real, made_up[0]], "includeSiblings": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["deleted"], 1);
+    assert_eq!(r.calls.get("S3.DeleteObjects"), 1);
+    assert_eq!(r.calls.get("CloudFront.CreateInvalidation"), 1);
+    // 101 keys: 400 before anything is read
+    let mut too_many = made_up.clone();
+    too_many.push(format!("patients/{uid}/optimized/docs/lab/x-q80-1600w.jpg"));
+    let r = app
+        .post(
+            &format!("/patients/{uid}/files/delete"),
+            json!({"keys": too_many}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.body["error"].as_str().unwrap().contains("100"));
+    assert_eq!(r.calls.total(), 0, "{}", r.calls);
+}
