@@ -509,3 +509,51 @@ async fn issuer_lists_long_lived_tokens_and_other_token_uses_are_refused() {
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
 }
+
+#[tokio::test]
+async fn an_issuer_without_an_audience_refuses_every_token() {
+    let keys = keys();
+    let doc = jwt::jwks(&[keys.rsa.jwk()]);
+    let app = App::with_env(&[("AUTH_ISSUER", ISSUER), ("AUTH_JWKS", &doc)]);
+    // A token of any client of the pool would pass an audience left
+    // unchecked: nothing passes instead, and the answer names the setting
+    // (a deployment fault, not the caller's)
+    let token = keys.rsa.token("dr-1", STAFF);
+    let r = app.call_as(Some(&token), "GET", "/checklists", None).await;
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("AUTH_AUDIENCE"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.calls.total(), 0);
+    // The public route still answers
+    assert_eq!(app.get("/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_cognito_issuer_requires_token_use() {
+    let keys = keys();
+    let doc = jwt::jwks(&[keys.rsa.jwk()]);
+    let issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool";
+    let app = App::with_env(&[
+        ("AUTH_ISSUER", issuer),
+        ("AUTH_AUDIENCE", AUDIENCE),
+        ("AUTH_JWKS", &doc),
+    ]);
+    let mut claims = jwt::claims("dr-1", STAFF);
+    claims["iss"] = json!(issuer);
+    claims.as_object_mut().expect("claims").remove("token_use");
+    let r = app
+        .call_as(Some(&keys.rsa.sign(&claims)), "GET", "/checklists", None)
+        .await;
+    assert_unauthorized(&r, "a Cognito token without token_use");
+    claims["token_use"] = json!("id");
+    let r = app
+        .call_as(Some(&keys.rsa.sign(&claims)), "GET", "/checklists", None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
