@@ -272,7 +272,12 @@ async fn made_up_keys_delete_and_invalidate_nothing_and_at_most_100_are_taken() 
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["deleted"], 0);
     assert_eq!(r.calls.get("S3.DeleteObjects"), 0, "{}", r.calls);
-    assert_eq!(r.calls.get("CloudFront.CreateInvalidation"), 0, "{}", r.calls);
+    assert_eq!(
+        r.calls.get("CloudFront.CreateInvalidation"),
+        0,
+        "{}",
+        r.calls
+    );
     let heads = r.calls.get("S3.HeadObject");
     assert!((100..=300).contains(&heads), "{}", r.calls);
     // One real key among made-up ones: only it is deleted and invalidated
