@@ -5,6 +5,11 @@
 //! refused request (4xx) changes nothing (the patient's items, its ledger,
 //! the checklist rules and the doctor are compared before and after).
 //!
+//! It runs twice: with authentication off, and with it on, where every
+//! request carries a token of a random caller (any role set, in the
+//! patient's department or not, breaking glass or not), a malformed or
+//! foreign one, or none; valid calls carry an admin's.
+//!
 //! Seeded and replayable: `HMS_FUZZ_SEED=<u64>` replays a run (the seed is
 //! printed; a fixed one is the default, so CI runs the same cases).
 
@@ -42,10 +47,48 @@ struct Ids {
     task: String,
     doctor: String,
     document: String,
+    /// The patient's department (its staff's `dept:` group).
+    department: String,
 }
 
 /// Cases per run; each is one real request through the emulators.
 const CASES: u32 = 1_000;
+/// Cases of the run with authentication on.
+const AUTH_CASES: u32 = 600;
+
+/// How the fuzzed app authenticates.
+enum Mode {
+    Open,
+    /// Tokens of these callers are drawn for random requests; `admin` (an
+    /// admin and clinician of the patient's department) signs valid calls.
+    Tokens {
+        callers: Vec<String>,
+        admin: String,
+    },
+}
+
+/// Authorization headers for a random request: a caller's token (with or
+/// without a break-glass reason), a token of an unknown key, garbage, none.
+fn authorization(callers: Vec<String>) -> impl Strategy<Value = Vec<(String, String)>> {
+    let stranger = crate::jwt::Signer::rsa("fuzz-stranger").token("x", &["admin"]);
+    let bearer = |t: String| ("authorization".to_string(), format!("Bearer {t}"));
+    let glass = (
+        "x-break-glass-reason".to_string(),
+        "fuzz emergency".to_string(),
+    );
+    prop_oneof![
+        4 => (prop::sample::select(callers), any::<bool>()).prop_map(move |(t, g)| {
+            let mut headers = vec![bearer(t)];
+            if g {
+                headers.push(glass.clone());
+            }
+            headers
+        }),
+        1 => Just(vec![bearer(stranger)]),
+        1 => "[ -~]{0,60}".prop_map(|v| vec![("authorization".to_string(), v)]),
+        1 => Just(Vec::new()),
+    ]
+}
 
 fn segment(uid: String, mrn: String) -> impl Strategy<Value = String> {
     prop_oneof![
@@ -343,7 +386,12 @@ async fn setup(app: &App) -> Ids {
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let document = app.upload_doc(&uid, "lab").await;
+    let department = app.get(&format!("/patients/{uid}")).await.body["department"]
+        .as_str()
+        .expect("department")
+        .to_string();
     Ids {
+        department,
         uid,
         mrn,
         note,
@@ -400,21 +448,72 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let app = App::new();
     let ids = rt.block_on(setup(&app));
+    fuzz(&rt, &app, &ids, Mode::Open, CASES);
+}
+
+#[test]
+fn with_authentication_on_any_token_gets_a_json_answer_and_a_refused_one_changes_nothing() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // The fixtures are made without authentication, in the same table.
+    let ids = rt.block_on(setup(&App::new()));
+    let signer = crate::jwt::Signer::rsa(&crate::support::unique("fuzz"));
+    let app = App::with_env(&[
+        ("AUTH_ISSUER", crate::jwt::ISSUER),
+        ("AUTH_AUDIENCE", crate::jwt::AUDIENCE),
+        ("AUTH_JWKS", &crate::jwt::jwks(&[signer.jwk()])),
+    ]);
+    let home = format!("dept:{}", ids.department);
+    let mut callers = Vec::new();
+    for roles in [
+        &["admin"][..],
+        &["clinician"],
+        &["readonly"],
+        &["reviewer"],
+        &[],
+        &["admin", "clinician"],
+    ] {
+        for dept in [home.as_str(), "dept:Elsewhere"] {
+            let mut groups = roles.to_vec();
+            groups.push(dept);
+            callers.push(signer.token(&format!("fuzz-{}", callers.len()), &groups));
+        }
+    }
+    let admin = signer.token("fuzz-admin", &["admin", "clinician", home.as_str()]);
+    fuzz(&rt, &app, &ids, Mode::Tokens { callers, admin }, AUTH_CASES);
+}
+
+fn fuzz(rt: &tokio::runtime::Runtime, app: &App, ids: &Ids, mode: Mode, cases: u32) {
+    let (callers, admin) = match &mode {
+        Mode::Open => (Vec::new(), None),
+        Mode::Tokens { callers, admin } => (callers.clone(), Some(admin.clone())),
+    };
+    let auth_headers = if callers.is_empty() {
+        Just(Vec::new()).boxed()
+    } else {
+        authorization(callers).boxed()
+    };
     let random = prop_oneof![
         4 => api_call(&ids),
         1 => (method(), prop::collection::vec(segment(ids.uid.clone(), ids.mrn.clone()), 0..7).prop_map(|s| s.join("/")))
             .prop_map(|(m, p)| (m, p, "any path".to_string())),
     ];
-    let random = (random, query(), headers(), body())
-        .prop_map(|((m, path, label), q, h, b)| (m, path, label, q, h, b));
-    let valid = valid_call(&ids).prop_map(|(m, path, body)| {
+    let random = (random, query(), auth_headers, headers(), body()).prop_map(
+        |((m, path, label), q, mut auth, h, b)| {
+            auth.extend(h);
+            (m, path, label, q, auth, b)
+        },
+    );
+    let valid = valid_call(ids).prop_map(move |(m, path, body)| {
         let label = format!("valid {m} {}", path.split('?').next().unwrap_or(""));
         let bytes = if body.is_null() {
             Vec::new()
         } else {
             body.to_string().into_bytes()
         };
-        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(token) = &admin {
+            headers.push(("authorization".to_string(), format!("Bearer {token}")));
+        }
         (m, path, label, String::new(), headers, bytes)
     });
     let strategy = prop_oneof![3 => random, 1 => valid];
@@ -426,7 +525,7 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
     }
     let mut runner = TestRunner::new_with_rng(
         Config {
-            cases: CASES,
+            cases,
             failure_persistence: None,
             ..Config::default()
         },
@@ -434,7 +533,7 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
     );
     // The stored state before each request: it changes only when a request
     // succeeds, so it is read again only then.
-    let stored = std::sync::Mutex::new(sorted(rt.block_on(snapshot(&app, &ids))));
+    let stored = std::sync::Mutex::new(sorted(rt.block_on(snapshot(app, ids))));
     let statuses = std::sync::Mutex::new(BTreeMap::new());
     let routes = std::sync::Mutex::new(BTreeMap::<String, (u32, u32)>::new());
     runner
@@ -490,7 +589,7 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
                         r.body
                     )));
                 }
-                let after = sorted(rt.block_on(snapshot(&app, &ids)));
+                let after = sorted(rt.block_on(snapshot(app, ids)));
                 let mut before = stored.lock().expect("stored");
                 // A refused read may leave the entry of its attempt (written
                 // alongside the read); nothing else may change.
@@ -500,14 +599,14 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
                 }
                 *before = after;
             } else {
-                *stored.lock().expect("stored") = sorted(rt.block_on(snapshot(&app, &ids)));
+                *stored.lock().expect("stored") = sorted(rt.block_on(snapshot(app, ids)));
             }
             Ok(())
         })
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let statuses = statuses.into_inner().expect("tally");
     let routes = routes.into_inner().expect("tally");
-    println!("fuzz: {CASES} requests, statuses {statuses:?}");
+    println!("fuzz: {cases} requests, statuses {statuses:?}");
     // Every route was reached, and every valid call succeeded at least once
     for (label, (reached, succeeded)) in &routes {
         assert!(*reached >= 1, "{label}");
@@ -530,5 +629,10 @@ fn any_request_gets_a_json_answer_and_a_refused_one_changes_nothing() {
     assert!(valid >= 20, "only {valid} valid calls reached");
     let ok: u32 = statuses.range(200..300).map(|(_, n)| n).sum();
     let refused: u32 = statuses.range(400..500).map(|(_, n)| n).sum();
-    assert!(ok >= CASES / 10 && refused >= CASES / 3, "{statuses:?}");
+    assert!(ok >= cases / 10 && refused >= cases / 3, "{statuses:?}");
+    if let Mode::Tokens { .. } = mode {
+        // Unauthenticated and unauthorised requests were both met
+        assert!(statuses.contains_key(&401), "{statuses:?}");
+        assert!(statuses.contains_key(&403), "{statuses:?}");
+    }
 }
