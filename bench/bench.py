@@ -32,6 +32,9 @@ S3S = Path(os.environ.get("HMS_LOCAL_S3", ROOT / "target/debug/hms-local-s3"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 # HMS_BENCH_SERVER: measure a given build instead (e.g. another profile).
 SERVER = Path(os.environ.get("HMS_BENCH_SERVER", TARGET / "release/hms-local"))
+# HMS_BENCH_BASELINE: an earlier build whose read routes are timed against
+# this one's in the same run (same emulators, same table, interleaved).
+BASELINE = os.environ.get("HMS_BENCH_BASELINE")
 QUICK = "--quick" in sys.argv
 SAMPLES = 60 if QUICK else 300
 COLD_RUNS = 5 if QUICK else 9
@@ -457,12 +460,63 @@ def run(env, work):
                   "server_error": sum(s >= 500 for s in statuses), "present": present}
     server.stop()
 
+    against = compare_reads(env, work, lat_uid, lat_mrn) if BASELINE else None
     stock = stock_moto_floor(lat_uid)
     sizes = {SERVER.name: SERVER.stat().st_size}
     return {"cold": cold, "cold_health": cold_health, "emulator": emulator, "stock_moto": stock,
             "latency": latency, "calls": calls, "rss_kib": rss_kib,
             "scale": scale, "scale_errors": server_errors, "concurrent": concurrent,
-            "requests": requests_served, "sizes": sizes}
+            "requests": requests_served, "sizes": sizes, "against": against}
+
+
+def read_routes(uid, mrn):
+    return [
+        ("GET /patients/{uid}", f"/patients/{uid}"),
+        ("GET /patients/{mrn}", f"/patients/{mrn}"),
+        ("GET /patients/{id}/documents", f"/patients/{uid}/documents"),
+        ("GET /patients/{id}/notes", f"/patients/{uid}/notes"),
+        ("GET /patients/{id}/meds", f"/patients/{uid}/meds"),
+        ("GET /patients/{id}/tasks", f"/patients/{uid}/tasks"),
+        ("GET /patients/{id}/timeline", f"/patients/{uid}/timeline"),
+    ]
+
+
+def compare_reads(env, work, uid, mrn):
+    """The read routes on this build and on BASELINE, both serving the same
+    emulators and table at once, measured in alternating rounds so that
+    drift of the machine or the growing table hits both alike."""
+    print(f"timing read routes against {BASELINE}", flush=True)
+    builds = {}
+    for name, binary in (("this build", SERVER), ("baseline", Path(BASELINE))):
+        port, log = free_port(), work / f"reads-{name.replace(' ', '-')}.log"
+        proc = subprocess.Popen([str(binary), "--addr", f"127.0.0.1:{port}"], env=env,
+                                stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        wait_port(port)
+        builds[name] = {"proc": proc, "client": Client(port), "log": log, "samples": {}, "calls": {}}
+    routes = read_routes(uid, mrn)
+    for b in builds.values():
+        for label, path in routes:
+            offset = b["log"].stat().st_size
+            status, _, _ = b["client"].call("GET", path)
+            lines, _ = log_lines(b["log"], offset)
+            b["calls"][label] = lines[-1].get("aws_calls", "") if lines else ""
+            for _ in range(10):
+                b["client"].call("GET", path)
+    rounds, per_round = (3, 20) if QUICK else (6, 40)
+    for _ in range(rounds):
+        for b in builds.values():
+            for label, path in routes:
+                for _ in range(per_round):
+                    _, _, ms = b["client"].call("GET", path)
+                    b["samples"].setdefault(label, []).append(ms)
+    for b in builds.values():
+        b["proc"].send_signal(signal.SIGTERM)
+        b["proc"].wait(timeout=10)
+    return {"baseline": BASELINE, "routes": [label for label, _ in routes],
+            "builds": {name: {"calls": b["calls"],
+                              "p50": {k: statistics.median(v) for k, v in b["samples"].items()},
+                              "n": {k: len(v) for k, v in b["samples"].items()}}
+                       for name, b in builds.items()}}
 
 
 def attach_requests(c, dept):
@@ -618,10 +672,11 @@ def write_report(r):
 
     presign = "POST /patients/{uid}/files/presign-upload"
     checks = [
-        ("GET documents by UID: 1 DynamoDB call", "GET /patients/{uid}/documents",
-         count("GET /patients/{uid}/documents", "DynamoDB.") == 1),
-        ("GET documents by MRN: 2 DynamoDB calls", "GET /patients/{mrn}/documents",
-         count("GET /patients/{mrn}/documents", "DynamoDB.") == 2),
+        ("GET documents by UID: 1 DynamoDB read (its ledger entry alongside)", "GET /patients/{uid}/documents",
+         count("GET /patients/{uid}/documents", "DynamoDB.BatchGetItem") == 1
+         and count("GET /patients/{uid}/documents", "DynamoDB.") == 2),
+        ("GET documents by MRN: 2 DynamoDB reads (and its ledger entry)", "GET /patients/{mrn}/documents",
+         count("GET /patients/{mrn}/documents", "DynamoDB.BatchGetItem") == 2),
         ("GET /patients/{mrn}: ≤ 2 calls", "GET /patients/{mrn}", count("GET /patients/{mrn}") <= 2),
         ("presign-upload: 1 call, no S3 call", presign, count(presign) == 1 and count(presign, "S3.") == 0),
         ("attach: ≤ 4 calls (read, ranged GET of the object, write, entries listed)",
@@ -700,6 +755,23 @@ def write_report(r):
               f"{cc['present']} present afterwards.",
               f"- Above 1000 entries the documents read answers each category's newest {scale[last]['listed']} entries, its "
               "count and a cursor for the rest, so its size and cost stop growing with the record."]
+    against = r.get("against")
+    if against:
+        now, base = against["builds"]["this build"], against["builds"]["baseline"]
+        lines += ["", "## Read routes with the read ledger against the build before it", "",
+                  f"Both builds served the same emulators and table at once; each route was timed in "
+                  f"alternating rounds ({now['n'][against['routes'][0]]} requests per route and build). "
+                  f"Baseline: `{Path(against['baseline']).name}`, the build before every read wrote its "
+                  "ledger entry.", "",
+                  "| route | calls before | calls now | p50 before (ms) | p50 now (ms) | now / before |",
+                  "|---|---|---|---|---|---|"]
+        for label in against["routes"]:
+            b50, n50 = base["p50"][label], now["p50"][label]
+            lines.append(f"| {label} | {base['calls'][label]} | {now['calls'][label]} | {b50:.2f} | "
+                         f"{n50:.2f} | {n50 / b50:.2f} |")
+        lines += ["", "- By UID the entry is a transaction written alongside the read (a check that the "
+                  "patient exists and the put): one more call, not one more round trip. By MRN the "
+                  "patient is known only once read, so its entry follows (one more round trip)."]
     lines += ["", "## AWS calls per request (from the call-counting interceptor)", "",
               "| request | status | calls |", "|---|---|---|"]
     for label, (status, text, _route) in calls.items():
