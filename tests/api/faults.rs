@@ -315,6 +315,62 @@ async fn links_are_not_handed_out_when_their_ledger_entry_cannot_be_written() {
 }
 
 #[tokio::test]
+async fn no_record_is_read_out_when_its_ledger_entry_cannot_be_written() {
+    // Given a patient with a note, a medication and a task
+    let app = App::new();
+    let (uid, mrn) = app.create_patient().await;
+    let p = format!("/patients/{uid}");
+    let secret = "Secret diagnosis text";
+    assert_eq!(
+        app.call("PUT", &p, Some(json!({"diagnosis": secret})))
+            .await
+            .status,
+        200
+    );
+    let note = app
+        .post(
+            &format!("{p}/notes"),
+            json!({"authorId": "dr-a", "category": "doctorNote", "content": secret}),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{:?}", note.body);
+    // When no ledger write can land
+    let proxy = FaultProxy::start(&emulators().dynamodb);
+    let faulty = app_behind(&proxy, true);
+    proxy.fail(
+        Match::Operations(&["PutItem", "TransactWriteItems"]),
+        Fault::ServerError,
+    );
+    // Then every read of the record answers 503 and carries none of it
+    for path in [
+        p.clone(),
+        format!("/patients/{mrn}"),
+        format!("/patients/by-mrn/{mrn}"),
+        format!("{p}/notes"),
+        format!("{p}/meds"),
+        format!("{p}/tasks"),
+        format!("{p}/timeline"),
+        format!("{p}/discharge"),
+        format!("{p}/discharge/versions"),
+        format!("{p}/files"),
+        "/patients?limit=1000".to_string(),
+    ] {
+        let r = faulty.get(&path).await;
+        assert_unavailable(&r);
+        let text = r.body.to_string();
+        assert!(
+            !text.contains(secret) && !text.contains("Test Patient"),
+            "{path}: {text}"
+        );
+    }
+    // And once the ledger is reachable the same read answers
+    proxy.heal();
+    let r = faulty.get(&p).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["diagnosis"], secret);
+}
+
+#[tokio::test]
 async fn keys_dynamodb_leaves_unprocessed_are_retried_then_503() {
     let app = App::new();
     let (uid, _) = app.create_patient().await;
