@@ -16,24 +16,40 @@ use crate::http::route::{Access, Route};
 use crate::http::{json_response, ApiRequest};
 use crate::{policy, router};
 
+/// What the request log line names besides the route: the caller (token
+/// subject, when authenticated) and the client's address. Never a path
+/// value, a body or a patient.
+#[derive(Debug, Default)]
+struct Who {
+    actor: Option<String>,
+    source_ip: Option<String>,
+}
+
 /// Routes and runs one request; never fails (every error becomes a response).
-async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, Response<Body>) {
+async fn run(
+    ctx: &Context,
+    req: &Request,
+    request_id: &str,
+) -> (&'static str, Who, Response<Body>) {
     if req.method() == Method::OPTIONS {
         let mut resp = Response::new(Body::Empty);
         *resp.status_mut() = StatusCode::NO_CONTENT;
-        return ("OPTIONS", resp);
+        return ("OPTIONS", Who::default(), resp);
     }
     let mut pattern = "unmatched";
+    let mut who = Who::default();
     // One deadline covers the key fetch of authentication and the route.
     let deadline = tokio::time::Instant::now() + ctx.settings.limits.request_timeout;
     let result = async {
         let mut api_req = ApiRequest::from_lambda(req, request_id)?;
+        who.source_ip = api_req.source_ip.clone();
         let (route, params) = router::route(&api_req.method, &api_req.segments)?;
         pattern = route.pattern;
         if let (Some(auth), false) = (&ctx.auth, route.access == Access::Public) {
             let caller = tokio::time::timeout_at(deadline, authenticate(auth, req, route))
                 .await
                 .map_err(|_| past_deadline())??;
+            who.actor = Some(caller.subject.clone());
             api_req.caller = Some(caller);
         }
         // The roles the route needs, before anything is read or written.
@@ -64,7 +80,7 @@ async fn run(ctx: &Context, req: &Request, request_id: &str) -> (&'static str, R
             resp
         }
     };
-    (pattern, resp)
+    (pattern, who, resp)
 }
 
 fn past_deadline() -> ApiError {
@@ -101,10 +117,10 @@ pub async fn handle_counted(ctx: &Context, req: Request) -> (Response<Body>, Cal
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let ((pattern, mut resp), calls) =
+    let ((pattern, who, mut resp), calls) =
         aws_calls::scope(Box::pin(run(ctx, &req, &request_id))).await;
     add_cors(ctx, &mut resp);
-    log_request(&request_id, pattern, resp.status(), started, &calls);
+    log_request(&request_id, pattern, &who, resp.status(), started, &calls);
     (resp, calls)
 }
 
@@ -130,6 +146,7 @@ fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
 fn log_request(
     request_id: &str,
     pattern: &str,
+    who: &Who,
     status: StatusCode,
     started: Instant,
     calls: &CallCounts,
@@ -137,6 +154,8 @@ fn log_request(
     tracing::info!(
         request_id = %request_id,
         route = pattern,
+        actor = who.actor.as_deref().unwrap_or(""),
+        source_ip = who.source_ip.as_deref().unwrap_or(""),
         status = status.as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         ddb_calls = calls.service_total("DynamoDB"),
