@@ -209,7 +209,9 @@ impl Audit {
     /// trip. Otherwise, or if that write did not land (not a patient, a
     /// conflicting transaction, a fault), the entry is written once the read
     /// has named the patient. Nothing is returned unless the entry was
-    /// written: a failed ledger write is the request's error.
+    /// written: a failed ledger write is the request's error. A read the
+    /// policy refused after its entry was written adds `access.refused`
+    /// (its target: the refused action), so the ledger tells the two apart.
     pub async fn alongside<T>(
         &self,
         ctx: &Context,
@@ -230,7 +232,21 @@ impl Audit {
             }
         };
         let (read, written) = tokio::join!(read, early);
-        let (value, uid) = read?;
+        let (value, uid) = match read {
+            Ok(read) => read,
+            Err(refused @ ApiError::Forbidden(_)) if written => {
+                // The entry of the attempt stands; say that it was refused.
+                Audit {
+                    action: "access.refused",
+                    target: Some(self.action.to_string()),
+                    ..self.clone()
+                }
+                .write(ctx, id)
+                .await?;
+                return Err(refused);
+            }
+            Err(err) => return Err(err),
+        };
         // Written early means PATIENT#{id} exists, so `id` is the UID.
         if !(written && uid == id) {
             self.write(ctx, &uid).await?;

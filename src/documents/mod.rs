@@ -22,7 +22,7 @@ use crate::s3::content::SNIFF_BYTES;
 use crate::s3::keys::{self as s3_keys, Owner};
 use crate::s3::links;
 use crate::s3::objects::{self as s3_objects, ObjectInfo};
-use crate::store::{self, Refused};
+use crate::store::{self, tx};
 use crate::uploads::{self, intent_sk, Presigned, UploadIntent};
 pub use category::Category;
 use record::{Change, DocEntry, DocumentsRecord, Links, Stamp};
@@ -61,8 +61,9 @@ async fn load(
     Ok((record, resolved))
 }
 
-/// The documents JSON of a response, with the ledger entry its links need
-/// (written only when it hands out any; a change's own entry covers it).
+/// The documents JSON of a response, with the ledger entry of the access
+/// (`documents.links` when it hands out links, else `documents.read`) unless
+/// a change's own entry covers it.
 async fn reply_json(
     ctx: &Context,
     req: &ApiRequest,
@@ -80,8 +81,14 @@ async fn reply_json(
             list.push(entry);
         }
     }
-    if !audited && listing.record.keys().next().is_some() {
-        Audit::of(req, "documents.links")
+    if !audited {
+        let links = listing.record.keys().next().is_some();
+        let action = if links {
+            "documents.links"
+        } else {
+            "documents.read"
+        };
+        Audit::of(req, action)
             .target("documents")
             .write(ctx, uid)
             .await?;
@@ -196,14 +203,21 @@ pub async fn init(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
     fresh.updated_at = Some(now);
     fresh.version = 1;
     fresh.layout = entries::LAYOUT_ENTRIES;
-    match store::put_new(ctx, store::to_item(&fresh)?).await? {
+    let table = ctx.table();
+    let items = vec![
+        tx::put_new(table, store::to_item(&fresh)?)?,
+        Audit::of(req, "documents.init")
+            .target("documents")
+            .tx_item(table, uid)?,
+    ];
+    match store::transact(ctx, items).await? {
         Ok(()) => {
             let listing = entries::listing(ctx, uid, Some(fresh)).await?;
             Ok(Reply::created(
                 json!({"message": "created", "documents": documents_json(ctx, uid, &listing).await?}),
             ))
         }
-        Err(Refused::Condition(_)) => {
+        Err(refused) if refused.failed(0) => {
             // Created by a concurrent request a moment ago.
             let existing =
                 store::get::<DocumentsRecord>(ctx, &keys::patient_pk(uid), keys::DOCS_SK).await?;

@@ -2,6 +2,7 @@
 //! 127.0.0.1 (see `support`). One binary, so it compiles once.
 #![recursion_limit = "256"]
 
+mod access;
 mod audit;
 mod auth;
 mod bounds;
