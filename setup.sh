@@ -42,13 +42,16 @@ ensure_venv() {
   need python3 "install Python 3.11+ with pip and venv (e.g. apt-get install python3 python3-venv)"
   local stamp="$VENV/.requirements.sha"
   local want
-  want="$(sha256sum requirements-dev.txt | cut -d' ' -f1)"
+  want="$(cat requirements-dev.txt requirements-dev.lock | sha256sum | cut -d' ' -f1)"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
-  say "installing Python tools into .venv (moto, cfn-lint)"
+  say "installing Python tools into .venv (moto, cfn-lint), every version locked and hashed"
   [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
+  # The lock names every transitive dependency with its hash: nothing else
+  # is installed, and a changed file is refused.
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r requirements-dev.lock
   echo "$want" >"$stamp"
 }
 
@@ -176,15 +179,26 @@ free_port() {
 
 STACK="${STACK_NAME:-hms}"
 
+# The deploy tools, at the versions this project was built and checked with.
+SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+ZIG_VERSION=0.17.0
+
+# The installed version of a Python package of .venv (empty if none).
+pip_version() {
+  "$VENV/bin/pip" show "$1" 2>/dev/null | sed -n 's/^Version: //p'
+}
+
 ensure_deploy_tools() {
   ensure_venv
-  if [[ ! -x "$VENV/bin/sam" ]]; then
-    say "installing the AWS SAM CLI into .venv"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli
+  if [[ "$(pip_version aws-sam-cli)" != "$SAM_CLI_VERSION" ]]; then
+    say "installing the AWS SAM CLI $SAM_CLI_VERSION into .venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
   fi
-  if [[ ! -x "$VENV/bin/cargo-lambda" ]]; then
-    say "installing cargo-lambda and zig into .venv"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda ziglang
+  if [[ "$(pip_version cargo-lambda)" != "$CARGO_LAMBDA_VERSION" || "$(pip_version ziglang)" != "$ZIG_VERSION" ]]; then
+    say "installing cargo-lambda $CARGO_LAMBDA_VERSION and zig $ZIG_VERSION into .venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIG_VERSION"
   fi
   export PATH="$VENV/bin:$PATH"
 }

@@ -14,7 +14,8 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::route::{Access, Route};
 use crate::http::{json_response, ApiRequest};
-use crate::{policy, router};
+use crate::{metrics, policy, router};
+use tracing::Instrument;
 
 /// What the request log line names besides the route: the caller (token
 /// subject, when authenticated) and the client's address. Never a path
@@ -104,24 +105,58 @@ async fn authenticate(auth: &Authenticator, req: &Request, route: &Route) -> Api
     Ok(caller)
 }
 
-/// The handler the Lambda runtime, the local server and the tests all call.
+/// The handler the Lambda runtime and the local server call: the response,
+/// after one log line and one metrics document.
 pub async fn handle(ctx: &Context, req: Request) -> Response<Body> {
-    handle_counted(ctx, req).await.0
+    let handled = handle_observed(ctx, req).await;
+    metrics::emit(&handled.metrics);
+    handled.response
 }
 
-/// [`handle`], also returning the AWS calls the request made.
-pub async fn handle_counted(ctx: &Context, req: Request) -> (Response<Body>, CallCounts) {
+/// What [`handle_observed`] gives: the response, the AWS calls the request
+/// made and its metrics document (EMF).
+#[derive(Debug)]
+pub struct Handled {
+    pub response: Response<Body>,
+    pub calls: CallCounts,
+    pub metrics: serde_json::Value,
+}
+
+/// [`handle`] without writing the metrics document (the tests read it).
+pub async fn handle_observed(ctx: &Context, req: Request) -> Handled {
     let started = Instant::now();
-    let request_id = req
-        .lambda_context_ref()
+    let lambda = req.lambda_context_ref();
+    let request_id = lambda
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let trace_id = lambda
+        .and_then(|c| c.xray_trace_id.clone())
+        .filter(|id| !id.is_empty());
+    // Every line logged while the request runs names its ids.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = trace_id.as_deref().unwrap_or("")
+    );
     let ((pattern, who, mut resp), calls) =
-        aws_calls::scope(Box::pin(run(ctx, &req, &request_id))).await;
+        aws_calls::scope(Box::pin(run(ctx, &req, &request_id).instrument(span))).await;
     add_cors(ctx, &mut resp);
-    log_request(&request_id, pattern, &who, resp.status(), started, &calls);
-    (resp, calls)
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let measure = metrics::RequestMeasure {
+        route: pattern,
+        status: resp.status().as_u16(),
+        latency_ms,
+        calls: &calls,
+        request_id: &request_id,
+        trace_id: trace_id.as_deref(),
+    };
+    log_request(&measure, &who);
+    Handled {
+        metrics: metrics::request_document(&measure),
+        response: resp,
+        calls,
+    }
 }
 
 fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
@@ -143,24 +178,18 @@ fn add_cors(ctx: &Context, resp: &mut Response<Body>) {
     );
 }
 
-fn log_request(
-    request_id: &str,
-    pattern: &str,
-    who: &Who,
-    status: StatusCode,
-    started: Instant,
-    calls: &CallCounts,
-) {
+fn log_request(m: &metrics::RequestMeasure<'_>, who: &Who) {
     tracing::info!(
-        request_id = %request_id,
-        route = pattern,
+        request_id = %m.request_id,
+        trace_id = m.trace_id.unwrap_or(""),
+        route = m.route,
         actor = who.actor.as_deref().unwrap_or(""),
         source_ip = who.source_ip.as_deref().unwrap_or(""),
-        status = status.as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        ddb_calls = calls.service_total("DynamoDB"),
-        s3_calls = calls.service_total("S3"),
-        aws_calls = %calls,
+        status = m.status,
+        latency_ms = m.latency_ms,
+        ddb_calls = m.calls.service_total("DynamoDB"),
+        s3_calls = m.calls.service_total("S3"),
+        aws_calls = %m.calls,
         "request"
     );
 }

@@ -47,6 +47,7 @@
 //! (timestamps, UUIDv7), [`logging`], [`local_server`] (the handlers over
 //! local HTTP), [`provision`] (the local table and bucket).
 
+pub mod admin;
 pub mod app;
 pub mod attachments;
 pub mod audit;
@@ -65,6 +66,7 @@ pub mod keys;
 pub mod local_server;
 pub mod logging;
 pub mod meds;
+pub mod metrics;
 pub mod notes;
 pub mod patients;
 pub mod policy;
@@ -83,5 +85,5 @@ pub mod tasks;
 pub mod timeline;
 pub mod uploads;
 
-pub use app::{handle, handle_counted};
+pub use app::{handle, handle_observed, Handled};
 pub use context::Context;

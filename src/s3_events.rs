@@ -91,6 +91,17 @@ pub async fn ingest(ctx: &Context, event: &S3Event) -> IngestReport {
     report
 }
 
+impl IngestReport {
+    /// The batch's metrics document (CloudWatch EMF).
+    pub fn metrics(&self) -> serde_json::Value {
+        crate::metrics::ingest_document(
+            self.attached as u32,
+            (self.unchanged + self.ignored) as u32,
+            self.failed as u32,
+        )
+    }
+}
+
 /// Who the audit ledger names for documents attached by the ingest.
 pub const INGEST_ACTOR: &str = "system:s3-ingest";
 

@@ -141,6 +141,30 @@ def main():
     reserved = resources["ApiFunction"]["Properties"].get("ReservedConcurrentExecutions")
     check("the API's concurrency is bounded by a parameter",
           reserved == {"Ref": "ReservedConcurrency"} and "ReservedConcurrency" in params, str(reserved))
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    check("both functions are traced (X-Ray)", globals_fn.get("Tracing") == "Active", str(globals_fn.get("Tracing")))
+    on_failure = (resources["S3EventsFunction"]["Properties"].get("EventInvokeConfig", {})
+                  .get("DestinationConfig", {}).get("OnFailure", {}))
+    dlq = on_failure.get("Destination", {}).get("Fn::GetAtt", [None])[0]
+    check("a failed ingest event goes to a dead-letter queue",
+          on_failure.get("Type") == "SQS" and resources.get(dlq, {}).get("Type") == "AWS::SQS::Queue", str(on_failure))
+    alarms = {n: r["Properties"] for n, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+    watched = {a.get("MetricName") for a in alarms.values()}
+    wanted = {"ServerErrors", "Latency", "Throttles", "IngestFailed", "ApproximateNumberOfMessagesVisible"}
+    check("alarms on 5xx, p99 latency, throttles, ingest failures and the dead letters",
+          wanted <= watched, f"missing {sorted(wanted - watched)}")
+    check("every alarm notifies the topic given", all("AlarmTopicArn" in str(a.get("AlarmActions")) for a in alarms.values()))
+    check("a dashboard of the request metrics",
+          any(r.get("Type") == "AWS::CloudWatch::Dashboard" and "ServerErrors" in str(r["Properties"].get("DashboardBody"))
+              for r in resources.values()))
+    groups = [r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Logs::LogGroup"]
+    check("log retention is a parameter",
+          groups and all(g.get("RetentionInDays") == {"Ref": "LogRetentionDays"} for g in groups), str(groups))
+    check("an existing table can be taken over (the stack then creates none)",
+          resources["Table"].get("Condition") == "CreateTable"
+          and "ExistingTableName" in str(template.get("Conditions", {}).get("CreateTable")))
+    check("a created table's name follows the stage",
+          "StageName" in str(resources["Table"]["Properties"].get("TableName")))
     check("a prod stage never allows anonymous access",
           "prod" in str(rules.get("NoAnonymousProduction", {}).get("RuleCondition")))
 

@@ -11,6 +11,7 @@ async fn main() -> Result<(), Error> {
         let ctx = ctx.clone();
         async move {
             let report = hms::s3_events::ingest(&ctx, &event.payload).await;
+            hms::metrics::emit(&report.metrics());
             if report.failed > 0 {
                 // Retried by Lambda; records already attached stay unchanged.
                 return Err(Error::from(format!("{} record(s) failed", report.failed)));

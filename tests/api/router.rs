@@ -101,8 +101,9 @@ async fn percent_encoded_ids_and_trailing_slashes_are_accepted() {
 
 #[tokio::test]
 async fn no_request_of_the_suite_scans_the_table() {
-    // Every request goes through `App::send`, which fails on a Scan; this
-    // test also checks the process-wide totals after a mix of routes.
+    // Every request goes through `App::send`, which fails on a Scan (the
+    // calls of each request are counted apart: `hms-admin`, whose tests
+    // share this process, scans by design, outside any request).
     let app = App::new();
     let (uid, mrn) = app.create_patient().await;
     for path in [
@@ -110,7 +111,57 @@ async fn no_request_of_the_suite_scans_the_table() {
         format!("/patients/{mrn}/documents"),
         format!("/patients/{uid}/files"),
     ] {
-        assert_eq!(app.get(&path).await.status, 200);
+        let r = app.get(&path).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.calls.get("DynamoDB.Scan"), 0, "{}", r.calls);
+        assert!(r.calls.total() > 0, "{}", r.calls);
     }
-    assert_eq!(hms::aws_calls::process_totals().get("DynamoDB.Scan"), 0);
+}
+
+#[tokio::test]
+async fn every_request_gives_one_metrics_document_by_route_pattern() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let r = app.get(&format!("/patients/{uid}")).await;
+    assert_eq!(r.status, 200);
+    let m = &r.metrics;
+    // A CloudWatch EMF document: namespace, dimension sets, metric names
+    let directive = &m["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "HMS");
+    assert_eq!(directive["Dimensions"], json!([["Route"], []]));
+    let names: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["Name"].as_str())
+        .collect();
+    for name in [
+        "Requests",
+        "ClientErrors",
+        "ServerErrors",
+        "Latency",
+        "AwsCalls",
+        "DynamoDBCalls",
+        "S3Calls",
+    ] {
+        assert!(names.contains(&name), "{name}: {names:?}");
+        assert!(m[name].is_number(), "{name}: {m}");
+    }
+    assert!(m["_aws"]["Timestamp"].as_u64().is_some());
+    // Of this request: its route pattern, never the patient's id
+    assert_eq!(m["Route"], "GET /patients/{id}");
+    assert_eq!(m["StatusClass"], "2xx");
+    assert_eq!(m["Requests"], 1);
+    assert_eq!(m["ServerErrors"], 0);
+    assert_eq!(m["DynamoDBCalls"], r.calls.service_total("DynamoDB"));
+    assert_eq!(m["AwsCalls"], r.calls.total());
+    assert!(m["Latency"].as_f64().is_some_and(|l| l > 0.0));
+    assert!(!m.to_string().contains(&uid), "{m}");
+    // A refused request counts as a client error; an unknown path is "unmatched"
+    let r = app.get("/patients/nobody-here/notes").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.metrics["ClientErrors"], 1);
+    assert_eq!(r.metrics["StatusClass"], "4xx");
+    let r = app.get("/no/such/path").await;
+    assert_eq!(r.metrics["Route"], "unmatched");
 }

@@ -273,6 +273,8 @@ pub struct Reply {
     pub headers: lambda_http::http::HeaderMap,
     pub body: Value,
     pub calls: CallCounts,
+    /// The request's metrics document (CloudWatch EMF).
+    pub metrics: Value,
 }
 
 impl Reply {
@@ -374,7 +376,11 @@ impl App {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let (resp, calls) = hms::handle_counted(&self.ctx, req).await;
+        let hms::Handled {
+            response: resp,
+            calls,
+            metrics,
+        } = hms::handle_observed(&self.ctx, req).await;
         // Every request of the suite passes here: none may scan the table.
         assert_eq!(
             calls.get("DynamoDB.Scan"),
@@ -393,6 +399,7 @@ impl App {
             headers,
             body,
             calls,
+            metrics,
         }
     }
 

@@ -41,6 +41,7 @@ import signal
 import sys
 import threading
 
+import moto
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -332,7 +333,15 @@ def serialized(dispatch, dynamodb):
     return handle
 
 
+# The moto release the patches above were written against: they replace
+# moto internals, and another release could turn one into a silent no-op.
+MOTO_VERSION = "5.2.5"
+
+
 def main() -> None:
+    if moto.__version__ != MOTO_VERSION:
+        sys.exit(f"moto_serial.py patches moto {MOTO_VERSION}; found {moto.__version__}. "
+                 "Install the locked tools (./setup.sh) or re-check the patches against this release.")
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)

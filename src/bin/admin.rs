@@ -1,0 +1,49 @@
+//! `hms-admin`: one-off operations on the table, run by an operator with
+//! credentials of their own (never the API's role, which may not Scan).
+//! Reads the same settings as the API (`TABLE_NAME`, `AWS_*`).
+//!
+//! ```text
+//! hms-admin backfill [--dry-run] [--from CURSOR]
+//! hms-admin migrate-documents [--dry-run] [--from CURSOR]
+//! ```
+//!
+//! Each prints one JSON progress line per page (`scanned`, `changed`,
+//! `skipped`, `next`) and a summary; `--from` resumes at a line's `next`.
+
+use hms::admin::{self, RunOptions};
+
+const USAGE: &str = "usage: hms-admin backfill|migrate-documents [--dry-run] [--from CURSOR]";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    hms::logging::init();
+    let mut args = std::env::args().skip(1);
+    let command = args.next().ok_or(USAGE)?;
+    let mut opts = RunOptions::default();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dry-run" => opts.dry_run = true,
+            "--from" => opts.from = Some(args.next().ok_or("--from needs a cursor")?),
+            other => return Err(format!("unknown argument {other}; {USAGE}").into()),
+        }
+    }
+    let ctx = hms::Context::from_env().await;
+    // The operator's own grant: nothing here is a caller's request.
+    let open = hms::policy::Grant::open(hms::policy::Access::Write);
+    let tally = match command.as_str() {
+        "backfill" => hms::policy::within(open, admin::backfill(&ctx, &opts)).await,
+        "migrate-documents" => {
+            hms::policy::within(open, admin::migrate_documents(&ctx, &opts)).await
+        }
+        _ => return Err(USAGE.into()),
+    }
+    .map_err(|e| format!("{command} failed: {e}"))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "done": command, "scanned": tally.scanned, "changed": tally.changed,
+            "skipped": tally.skipped, "dryRun": opts.dry_run,
+        })
+    );
+    Ok(())
+}
