@@ -5,7 +5,11 @@
 //!   `GSI3PK`/`GSI3SK`) on active patients the Node.js version wrote, so
 //!   they appear in `GET /patients` before their next write;
 //! - [`migrate_documents`]: documents records still in the single-item
-//!   layout moved to one item per entry (what their next write would do).
+//!   layout moved to one item per entry (what their next write would do);
+//! - [`replay_ingest`]: S3 events the ingest function failed on (the
+//!   records its on-failure destination put in the dead-letter queue) run
+//!   through the same ingest again; each is deleted from the queue once
+//!   every record of it is attached or skipped.
 //!
 //! Both read the table once, page by page (the SDK's paginator), and are
 //! idempotent: a guarded write skips an item changed meanwhile, a second
@@ -200,9 +204,108 @@ pub async fn migrate_documents(ctx: &Context, opts: &RunOptions) -> ApiResult<Ta
     .await
 }
 
+/// Messages asked for at once (SQS's most).
+const RECEIVE_BATCH: i32 = 10;
+
+/// The S3 event a dead-letter message carries: Lambda's on-failure record
+/// (`requestPayload`), or an S3 notification sent to the queue directly.
+pub fn event_of(body: &str) -> Option<aws_lambda_events::event::s3::S3Event> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let payload = match value.get("requestPayload") {
+        Some(payload) => payload.clone(),
+        None => value,
+    };
+    serde_json::from_value(payload)
+        .ok()
+        .filter(|e: &aws_lambda_events::event::s3::S3Event| !e.records.is_empty())
+}
+
+/// Replays what waits in the ingest's dead-letter queue `queue_url`.
+/// `changed`: messages replayed and deleted; `skipped`: messages left in
+/// the queue (a record failed again, or not an S3 event; with `--dry-run`,
+/// every message, counted and left visible).
+pub async fn replay_ingest(
+    ctx: &Context,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    opts: &RunOptions,
+) -> ApiResult<Tally> {
+    let mut tally = Tally::default();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(RECEIVE_BATCH)
+            // A dry run leaves every message visible; a replay hides each
+            // while it runs (then deletes it, or lets it come back).
+            .visibility_timeout(if opts.dry_run { 0 } else { 120 })
+            .send()
+            .await?;
+        let messages = received.messages.unwrap_or_default();
+        let fresh: Vec<_> = messages
+            .into_iter()
+            .filter(|m| seen.insert(m.message_id.clone().unwrap_or_default()))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for message in fresh {
+            tally.scanned += 1;
+            let event = message.body.as_deref().and_then(event_of);
+            let (Some(event), false) = (event, opts.dry_run) else {
+                tally.skipped += 1;
+                continue;
+            };
+            let report = crate::s3_events::ingest(ctx, &event).await;
+            if report.failed > 0 {
+                tally.skipped += 1;
+                continue;
+            }
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .set_receipt_handle(message.receipt_handle)
+                .send()
+                .await?;
+            tally.changed += 1;
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "scanned": tally.scanned, "changed": tally.changed, "skipped": tally.skipped,
+                "dryRun": opts.dry_run,
+            })
+        );
+    }
+    Ok(tally)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dead_letters_carry_the_s3_event() {
+        let event = serde_json::json!({"Records": [{
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "patients/u/optimized/docs/lab/a.jpg", "size": 3}}
+        }]});
+        let destination = serde_json::json!({
+            "version": "1.0",
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": event,
+            "responsePayload": {"errorMessage": "1 record(s) failed"}
+        });
+        for body in [destination.to_string(), event.to_string()] {
+            let parsed = event_of(&body).expect("an S3 event");
+            assert_eq!(
+                parsed.records[0].s3.object.key.as_deref(),
+                Some("patients/u/optimized/docs/lab/a.jpg")
+            );
+        }
+        assert!(event_of("not json").is_none());
+        assert!(event_of(r#"{"Records": []}"#).is_none());
+    }
 
     #[test]
     fn cursors_round_trip() {

@@ -5,6 +5,7 @@
 //! ```text
 //! hms-admin backfill [--dry-run] [--from CURSOR]
 //! hms-admin migrate-documents [--dry-run] [--from CURSOR]
+//! hms-admin replay-ingest --queue-url URL [--dry-run]
 //! ```
 //!
 //! Each prints one JSON progress line per page (`scanned`, `changed`,
@@ -12,7 +13,7 @@
 
 use hms::admin::{self, RunOptions};
 
-const USAGE: &str = "usage: hms-admin backfill|migrate-documents [--dry-run] [--from CURSOR]";
+const USAGE: &str = "usage: hms-admin backfill|migrate-documents [--dry-run] [--from CURSOR]\n       hms-admin replay-ingest --queue-url URL [--dry-run]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -20,10 +21,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let command = args.next().ok_or(USAGE)?;
     let mut opts = RunOptions::default();
+    let mut queue_url = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dry-run" => opts.dry_run = true,
             "--from" => opts.from = Some(args.next().ok_or("--from needs a cursor")?),
+            "--queue-url" => queue_url = Some(args.next().ok_or("--queue-url needs a URL")?),
             other => return Err(format!("unknown argument {other}; {USAGE}").into()),
         }
     }
@@ -34,6 +37,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "backfill" => hms::policy::within(open, admin::backfill(&ctx, &opts)).await,
         "migrate-documents" => {
             hms::policy::within(open, admin::migrate_documents(&ctx, &opts)).await
+        }
+        "replay-ingest" => {
+            let queue_url = queue_url.ok_or(
+                "replay-ingest needs --queue-url (the stack output IngestDeadLetterQueueUrl)",
+            )?;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            admin::replay_ingest(&ctx, &sqs, &queue_url, &opts).await
         }
         _ => return Err(USAGE.into()),
     }

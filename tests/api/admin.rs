@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use hms::admin::{self, RunOptions};
 use hms::policy::{self, Access, Grant};
 
-use crate::support::{unique, App};
+use crate::support::{s3_event, sqs, unique, App};
 
 /// An active patient as the Node.js version stored it: no index keys of
 /// this project, a lower-case status.
@@ -92,4 +92,84 @@ async fn backfill_lists_node_patients_once_and_a_second_run_changes_nothing() {
     // And a second run finds nothing to do
     let second = run_backfill(&app, &RunOptions::default()).await;
     assert_eq!(second.changed, 0, "{second:?}");
+}
+
+/// A dead-letter message as Lambda's on-failure destination writes it.
+fn dead_letter(event: &aws_lambda_events::event::s3::S3Event) -> String {
+    serde_json::json!({
+        "version": "1.0",
+        "timestamp": "2026-12-01T10:00:00.000Z",
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "1 record(s) failed"}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn replay_ingest_attaches_what_waits_in_the_dead_letter_queue() {
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let sqs = sqs();
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("ingest-dlq"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    // Given a failed ingest of an uploaded report, and a message that is no
+    // S3 event at all
+    for body in [
+        dead_letter(&s3_event(&[&key])),
+        "{\"not\": \"an event\"}".to_string(),
+    ] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("sent");
+    }
+    let run = |dry_run| {
+        let (app, sqs, queue) = (&app, &sqs, &queue);
+        async move {
+            let opts = RunOptions {
+                dry_run,
+                ..Default::default()
+            };
+            admin::replay_ingest(&app.ctx, sqs, queue, &opts)
+                .await
+                .expect("replay")
+        }
+    };
+    // A dry run counts both and attaches nothing
+    let dry = run(true).await;
+    assert_eq!((dry.scanned, dry.changed), (2, 0), "{dry:?}");
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["labReports"], serde_json::json!([]));
+    // The replay attaches the report and removes its message; the other
+    // stays for a person to look at
+    let done = run(false).await;
+    assert_eq!((done.changed, done.skipped), (1, 1), "{done:?}");
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["labReports"][0]["key"], key.as_str(), "{docs}");
+    let ledger = app
+        .get(&format!("/patients/{uid}/audit?limit=200"))
+        .await
+        .body;
+    assert!(
+        ledger["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "documents.attach" && e["actor"] == "system:s3-ingest"),
+        "{ledger}"
+    );
+    // A second replay attaches nothing twice
+    let again = run(false).await;
+    assert_eq!(again.changed, 0, "{again:?}");
 }

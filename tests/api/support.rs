@@ -574,6 +574,14 @@ pub async fn assert_unknown_patient(app: &App, routes: Vec<(&str, String, Option
 }
 
 /// An SSM client on the emulator (moto serves SSM as well).
+/// An SQS client of the emulator (moto serves SQS beside DynamoDB).
+pub fn sqs() -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::config::Builder::from(&sdk_config())
+        .endpoint_url(&emulators().dynamodb)
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
 pub fn ssm() -> aws_sdk_ssm::Client {
     let conf = aws_sdk_ssm::config::Builder::from(&sdk_config())
         .endpoint_url(&emulators().dynamodb)
