@@ -9,7 +9,9 @@
 //! - [`replay_ingest`]: S3 events the ingest function failed on (the
 //!   records its on-failure destination put in the dead-letter queue) run
 //!   through the same ingest again; each is deleted from the queue once
-//!   every record of it is attached or skipped.
+//!   every record of it is attached or skipped;
+//! - [`seed_fixtures`]: the patient the `events/` fixtures name, so they run
+//!   against a local stack (`cargo lambda invoke`, `sam local invoke`).
 //!
 //! Both read the table once, page by page (the SDK's paginator), and are
 //! idempotent: a guarded write skips an item changed meanwhile, a second
@@ -278,6 +280,31 @@ pub async fn replay_ingest(
         );
     }
     Ok(tally)
+}
+
+/// The patient the `events/` fixtures name.
+pub const FIXTURE_UID: &str = "0190f5c0-0000-7000-8000-00000000f1a7";
+pub const FIXTURE_MRN: &str = "FIXTURE-MRN-1";
+
+/// Registers the fixtures' patient (through the API's own registration,
+/// under its fixed UID). `false`: it was there already.
+pub async fn seed_fixtures(ctx: &Context) -> ApiResult<bool> {
+    let body = serde_json::json!({
+        "name": "Fixture Patient",
+        "age": 40,
+        "sex": "F",
+        "registration": {"mrn": FIXTURE_MRN, "scheme": "GENERAL", "department": "Surgery"},
+    });
+    let req = crate::http::ApiRequest {
+        body: body.to_string().into_bytes(),
+        request_id: "hms-admin-seed-fixtures".to_string(),
+        ..Default::default()
+    };
+    match crate::patients::create::create_as(ctx, &req, FIXTURE_UID.to_string()).await {
+        Ok(_) => Ok(true),
+        Err(ApiError::Conflict { .. }) => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 #[cfg(test)]

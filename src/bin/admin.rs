@@ -6,6 +6,7 @@
 //! hms-admin backfill [--dry-run] [--from CURSOR]
 //! hms-admin migrate-documents [--dry-run] [--from CURSOR]
 //! hms-admin replay-ingest --queue-url URL [--dry-run]
+//! hms-admin seed-fixtures
 //! ```
 //!
 //! Each prints one JSON progress line per page (`scanned`, `changed`,
@@ -13,7 +14,7 @@
 
 use hms::admin::{self, RunOptions};
 
-const USAGE: &str = "usage: hms-admin backfill|migrate-documents [--dry-run] [--from CURSOR]\n       hms-admin replay-ingest --queue-url URL [--dry-run]";
+const USAGE: &str = "usage: hms-admin backfill|migrate-documents [--dry-run] [--from CURSOR]\n       hms-admin replay-ingest --queue-url URL [--dry-run]\n       hms-admin seed-fixtures";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -32,11 +33,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let ctx = hms::Context::from_env().await;
     // The operator's own grant: nothing here is a caller's request.
-    let open = hms::policy::Grant::open(hms::policy::Access::Write);
+    let open = || hms::policy::Grant::open(hms::policy::Access::Write);
+    if command == "seed-fixtures" {
+        let created = hms::policy::within(open(), admin::seed_fixtures(&ctx))
+            .await
+            .map_err(|e| format!("seed-fixtures failed: {e}"))?;
+        let (uid, mrn) = (admin::FIXTURE_UID, admin::FIXTURE_MRN);
+        println!(
+            "{}",
+            serde_json::json!({"done": command, "created": created, "patient": uid, "mrn": mrn})
+        );
+        return Ok(());
+    }
     let tally = match command.as_str() {
-        "backfill" => hms::policy::within(open, admin::backfill(&ctx, &opts)).await,
+        "backfill" => hms::policy::within(open(), admin::backfill(&ctx, &opts)).await,
         "migrate-documents" => {
-            hms::policy::within(open, admin::migrate_documents(&ctx, &opts)).await
+            hms::policy::within(open(), admin::migrate_documents(&ctx, &opts)).await
         }
         "replay-ingest" => {
             let queue_url = queue_url.ok_or(

@@ -39,6 +39,12 @@ struct RegistrationBody {
 }
 
 pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
+    create_as(ctx, req, clock::new_id()).await
+}
+
+/// [`create`] under a UID given (`hms-admin seed-fixtures` registers the
+/// patient the `events/` fixtures name; the API always mints one).
+pub async fn create_as(ctx: &Context, req: &ApiRequest, uid: String) -> ApiResult<Reply> {
     let body: CreateBody = req.json()?;
     let name = required(&body.person.name, "name")?;
     let reg = body
@@ -60,7 +66,6 @@ pub async fn create(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     };
 
     let now = clock::now_rfc3339();
-    let uid = clock::new_id();
     let mut patient = PatientItem {
         pk: keys::patient_pk(&uid),
         sk: keys::META_SK.to_string(),

@@ -173,3 +173,29 @@ async fn replay_ingest_attaches_what_waits_in_the_dead_letter_queue() {
     let again = run(false).await;
     assert_eq!(again.changed, 0, "{again:?}");
 }
+
+#[tokio::test]
+async fn the_fixtures_run_as_they_are_against_a_seeded_table() {
+    let app = App::new();
+    let seed = || policy::within(Grant::open(Access::Write), admin::seed_fixtures(&app.ctx));
+    // Seeding twice registers the fixtures' patient once
+    seed().await.expect("seeded");
+    let again = seed().await.expect("seeded again");
+    assert!(!again, "the second run finds it");
+    // The fixtures, unmodified, through the real handler
+    for (name, status) in [
+        ("patient-get.json", 200),
+        ("patient-by-mrn.json", 200),
+        ("documents-get.json", 200),
+        ("notes-list.json", 200),
+        ("timeline.json", 200),
+    ] {
+        let req = lambda_http::request::from_str(&crate::support::fixture(name)).expect("event");
+        let r = app.send(req).await;
+        assert_eq!(r.status, status, "{name}: {:?}", r.body);
+        if name.starts_with("patient-") {
+            assert_eq!(r.body["id"], admin::FIXTURE_UID, "{name}");
+            assert_eq!(r.body["mrn"], admin::FIXTURE_MRN, "{name}");
+        }
+    }
+}
