@@ -228,8 +228,63 @@ cmd_build() {
 cmd_deploy() {
   ensure_deploy_tools
   ensure_aws_credentials
+  local retained
+  retained="$(retained_overrides "$@")"
   say "sam deploy (stack $STACK)"
-  sam deploy --stack-name "$STACK" "$@"
+  if [[ -n "$retained" ]]; then
+    say "taking over what an earlier stack of this name retained: $retained"
+    # shellcheck disable=SC2086 # the overrides are Key=Value words
+    sam deploy --stack-name "$STACK" --parameter-overrides $retained "$@"
+  else
+    sam deploy --stack-name "$STACK" "$@"
+  fi
+}
+
+# After `./setup.sh clean` the table and the bucket stay (patient data) and
+# the stack is gone: a new deploy would fail creating them again. When no
+# stack of this name exists but the stage's table or bucket does, this
+# prints the overrides that take them over, with the stage's own
+# (samconfig.toml's parameter_overrides, then any given on the command line).
+retained_overrides() {
+  "$VENV/bin/python" - "$STACK" "$@" <<'PY'
+import re, shlex, sys
+import boto3
+from botocore.exceptions import ClientError
+
+stack, args = sys.argv[1], sys.argv[2:]
+cf = boto3.client("cloudformation")
+try:
+    cf.describe_stacks(StackName=stack)
+    sys.exit(0)  # the stack exists and owns its table and bucket
+except ClientError:
+    pass
+text = open("samconfig.toml").read()
+found = re.search(r'parameter_overrides\s*=\s*"([^"]*)"', text)
+words = shlex.split(found.group(1)) if found else []
+if "--parameter-overrides" in args:
+    words += shlex.split(args[args.index("--parameter-overrides") + 1])
+params = dict(w.split("=", 1) for w in words if "=" in w)
+stage = params.get("StageName", "dev")
+extra = []
+table = params.get("TableName") or f"hms-{stage}"
+if not params.get("ExistingTableName"):
+    try:
+        boto3.client("dynamodb").describe_table(TableName=table)
+        extra.append(f"ExistingTableName={table}")
+    except ClientError:
+        pass
+sts = boto3.client("sts").get_caller_identity()["Account"]
+region = boto3.session.Session().region_name
+bucket = params.get("BucketName") or f"hms-files-{sts}-{region}-{stage}"
+if params.get("UseExistingBucket") != "true":
+    try:
+        boto3.client("s3").head_bucket(Bucket=bucket)
+        extra += ["UseExistingBucket=true", f"BucketName={bucket}"]
+    except ClientError:
+        pass
+if extra:
+    print(" ".join(f"{k}={v}" for k, v in params.items()) + " " + " ".join(extra))
+PY
 }
 
 stack_output() {

@@ -163,6 +163,9 @@ def main():
     check("an existing table can be taken over (the stack then creates none)",
           resources["Table"].get("Condition") == "CreateTable"
           and "ExistingTableName" in str(template.get("Conditions", {}).get("CreateTable")))
+    check("an existing bucket can be taken over (the stack then creates none)",
+          resources["FilesBucket"].get("Condition") == "CreateBucket"
+          and "UseExistingBucket" in str(template.get("Conditions", {}).get("CreateBucket")))
     check("a created table's name follows the stage",
           "StageName" in str(resources["Table"]["Properties"].get("TableName")))
     check("a prod stage never allows anonymous access",
