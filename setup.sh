@@ -107,8 +107,15 @@ start_emulators() {
 
 # The API and the S3 event ingest, as the Lambdas run them.
 start_api() {
+  # The ingest's dead-letter queue on the emulator (moto serves SQS too): an
+  # event the ingest fails on is kept there, as the deployed on-failure
+  # destination keeps it (hms-admin replay-ingest --queue-url ...).
+  local dlq
+  dlq="$("$VENV/bin/python" -c 'import boto3, os
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"], region_name=os.environ["AWS_REGION"])
+print(sqs.create_queue(QueueName="hms-ingest-dead-letters")["QueueUrl"])')" || die "could not create the local dead-letter queue"
   "$ROOT/target/debug/hms-local" --provision --addr "127.0.0.1:$LOCAL_PORT" \
-    --s3-events-addr "127.0.0.1:$EVENTS_PORT" "$@" &
+    --s3-events-addr "127.0.0.1:$EVENTS_PORT" --dead-letters "$dlq" "$@" &
   PIDS+=($!)
 }
 

@@ -20,6 +20,7 @@ use aws_lambda_events::event::s3::S3Event;
 
 use crate::context::Context;
 use crate::http::MAX_BODY_BYTES;
+use crate::s3_events::DeadLetters;
 
 /// Serves the API on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -39,10 +40,12 @@ pub async fn serve(
 pub async fn serve_s3_events(
     ctx: Context,
     listener: TcpListener,
+    dead: Option<DeadLetters>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(ctx, listener, shutdown, |ctx, req| async move {
-        ingest_event(&ctx, req).await
+    serve_with(ctx, listener, shutdown, move |ctx, req| {
+        let dead = dead.clone();
+        async move { ingest_event(&ctx, req, dead.as_ref()).await }
     })
     .await
 }
@@ -99,6 +102,7 @@ fn function_url_context(peer: SocketAddr) -> lambda_http::request::RequestContex
 async fn ingest_event(
     ctx: &Context,
     req: hyper::Request<Incoming>,
+    dead: Option<&DeadLetters>,
 ) -> hyper::Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: String| {
         let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
@@ -129,7 +133,7 @@ async fn ingest_event(
         Ok(event) => event,
         Err(err) => return reply(StatusCode::BAD_REQUEST, format!("not an S3 event: {err}")),
     };
-    let report = crate::s3_events::ingest(ctx, &event).await;
+    let report = crate::s3_events::ingest_keeping_failures(ctx, &event, dead).await;
     let status = if report.failed > 0 {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {

@@ -102,6 +102,56 @@ impl IngestReport {
     }
 }
 
+/// Where failed events go (the local stand-in for the Lambda on-failure
+/// destination the template configures): an SQS queue.
+#[derive(Debug, Clone)]
+pub struct DeadLetters {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl DeadLetters {
+    /// Keeps `event` as Lambda's on-failure destination does: the whole
+    /// event as `requestPayload`, the failure as `responsePayload`.
+    pub async fn keep(
+        &self,
+        event: &S3Event,
+        report: &IngestReport,
+    ) -> crate::error::ApiResult<()> {
+        let record = serde_json::json!({
+            "version": "1.0",
+            "timestamp": crate::clock::now_rfc3339(),
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "requestPayload": event,
+            "responseContext": {"functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": format!("{} record(s) failed", report.failed)},
+        });
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(record.to_string())
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// [`ingest`], keeping an event with a failed record in `dead` (if given)
+/// so that nothing a user uploaded is dropped.
+pub async fn ingest_keeping_failures(
+    ctx: &Context,
+    event: &S3Event,
+    dead: Option<&DeadLetters>,
+) -> IngestReport {
+    let report = ingest(ctx, event).await;
+    if let (true, Some(dead)) = (report.failed > 0, dead) {
+        if let Err(err) = dead.keep(event, &report).await {
+            tracing::error!(error = %err, "failed event could not be kept");
+        }
+    }
+    report
+}
+
 /// Who the audit ledger names for documents attached by the ingest.
 pub const INGEST_ACTOR: &str = "system:s3-ingest";
 

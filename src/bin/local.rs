@@ -2,7 +2,9 @@
 //! whatever `AWS_ENDPOINT_URL*` points at. `--provision` first creates the
 //! table and bucket (with its CORS rules) on the emulator;
 //! `--s3-events-addr HOST:PORT` also serves the S3 ObjectCreated ingest there
-//! for the local S3's notifications. Stops cleanly on Ctrl-C or SIGTERM.
+//! for the local S3's notifications, keeping an event that fails in the SQS
+//! queue `--dead-letters URL` when given (as the deployed ingest's on-failure
+//! destination does). Stops cleanly on Ctrl-C or SIGTERM.
 
 use tokio::net::TcpListener;
 
@@ -12,6 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut addr = "127.0.0.1:3000".to_string();
     let mut provision = false;
     let mut events_addr = None;
+    let mut dead_letters = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -20,9 +23,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             "--s3-events-addr" => {
                 events_addr = Some(args.next().ok_or("--s3-events-addr needs a value")?)
             }
+            "--dead-letters" => {
+                dead_letters = Some(args.next().ok_or("--dead-letters needs a queue URL")?)
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; use [--provision] [--addr HOST:PORT] [--s3-events-addr HOST:PORT]"
+                    "unknown argument {other}; use [--provision] [--addr HOST:PORT] [--s3-events-addr HOST:PORT] [--dead-letters QUEUE_URL]"
                 )
                 .into())
             }
@@ -36,9 +42,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if let Some(events_addr) = events_addr {
         let events = TcpListener::bind(&events_addr).await?;
         tracing::info!(addr = %events.local_addr()?, "HMS S3 event ingest listening");
+        let dead = match dead_letters {
+            Some(queue_url) => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                Some(hms::s3_events::DeadLetters {
+                    sqs: aws_sdk_sqs::Client::new(&sdk),
+                    queue_url,
+                })
+            }
+            None => None,
+        };
         tokio::spawn(hms::local_server::serve_s3_events(
             ctx.clone(),
             events,
+            dead,
             std::future::pending(),
         ));
     }

@@ -199,3 +199,64 @@ async fn the_fixtures_run_as_they_are_against_a_seeded_table() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_failed_ingest_is_kept_in_the_dead_letter_queue_and_replayed() {
+    use crate::fault_proxy::{Fault, FaultProxy, Match};
+    let app = App::new();
+    let (uid, _) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
+    let sqs = sqs();
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("ingest-dlq"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let dead = hms::s3_events::DeadLetters {
+        sqs: sqs.clone(),
+        queue_url: queue.clone(),
+    };
+    // Given DynamoDB failing under the ingest
+    let proxy = FaultProxy::start(&crate::support::emulators().dynamodb);
+    let faulty = App::with_endpoints(
+        App::settings(&[]),
+        &proxy.url,
+        &crate::support::emulators().s3,
+    );
+    proxy.fail(Match::Operation("BatchGetItem"), Fault::ServerError);
+    // When the upload's event is ingested, it fails and is kept
+    let event = s3_event(&[&key]);
+    let report = hms::s3_events::ingest_keeping_failures(&faulty.ctx, &event, Some(&dead)).await;
+    assert_eq!(report.failed, 1, "{report:?}");
+    let waiting = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(waiting.len(), 1);
+    let kept = admin::event_of(waiting[0].body.as_deref().unwrap_or("")).expect("an S3 event");
+    assert_eq!(kept.records[0].s3.object.key.as_deref(), Some(key.as_str()));
+    // Then, DynamoDB back, the replay attaches it and empties the queue
+    let done = admin::replay_ingest(&app.ctx, &sqs, &queue, &RunOptions::default())
+        .await
+        .expect("replay");
+    assert_eq!((done.scanned, done.changed), (1, 1), "{done:?}");
+    let docs = app.get(&format!("/patients/{uid}/documents")).await.body;
+    assert_eq!(docs["labReports"][0]["key"], key.as_str(), "{docs}");
+    let left = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

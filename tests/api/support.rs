@@ -172,7 +172,7 @@ fn start_emulators() -> Emulators {
         rt.block_on(async move {
             events.set_nonblocking(true).expect("nonblocking");
             let listener = tokio::net::TcpListener::from_std(events).expect("listener");
-            hms::local_server::serve_s3_events(ingest_ctx, listener, std::future::pending())
+            hms::local_server::serve_s3_events(ingest_ctx, listener, None, std::future::pending())
                 .await
                 .expect("ingest served");
         });
