@@ -9,6 +9,8 @@
 //! Reads write their entry concurrently with the read (`alongside`); lists
 //! write one entry per patient they answered (`write_each`).
 
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -200,6 +202,44 @@ impl Audit {
     }
 }
 
+/// The entry of a read addressed by MRN, waiting for its UID (see
+/// [`Audit::alongside`] and [`alongside_resolution`]).
+#[derive(Debug, Default)]
+struct Pending {
+    audit: Option<Audit>,
+    written_for: Option<String>,
+}
+
+tokio::task_local! {
+    static PENDING: Arc<Mutex<Pending>>;
+}
+
+/// For `patients::resolve` once an MRN has named the patient's `uid`: runs
+/// `second` (the read of the patient's items) and, if a read's entry waits
+/// for that UID, writes it concurrently; the read then gains no round trip.
+pub async fn alongside_resolution<F: std::future::Future>(
+    ctx: &Context,
+    uid: &str,
+    second: F,
+) -> F::Output {
+    let waiting = PENDING
+        .try_with(|p| p.lock().ok().and_then(|mut p| p.audit.take()))
+        .ok()
+        .flatten();
+    let Some(audit) = waiting else {
+        return second.await;
+    };
+    let (out, written) = tokio::join!(second, audit.write_if_patient(ctx, uid));
+    if written.is_ok() {
+        let _ = PENDING.try_with(|p| {
+            if let Ok(mut p) = p.lock() {
+                p.written_for = Some(uid.to_string());
+            }
+        });
+    }
+    out
+}
+
 impl Audit {
     /// Runs `read` (which resolves `id` and returns its value and the
     /// patient's UID) and records this access. When `id` looks like a UID,
@@ -219,6 +259,12 @@ impl Audit {
         read: impl std::future::Future<Output = ApiResult<(T, String)>>,
     ) -> ApiResult<T> {
         let id = id.trim();
+        // Addressed by MRN, the entry waits for the resolution to name the
+        // UID, then goes out alongside the read of the patient's items.
+        let pending = Arc::new(Mutex::new(Pending {
+            audit: (!looks_like_uid(id)).then(|| self.clone()),
+            written_for: None,
+        }));
         let early = async {
             if !looks_like_uid(id) {
                 return false;
@@ -231,24 +277,28 @@ impl Audit {
                 }
             }
         };
-        let (read, written) = tokio::join!(read, early);
-        let (value, uid) = match read {
-            Ok(read) => read,
-            Err(refused @ ApiError::Forbidden(_)) if written => {
+        let (read, written) = tokio::join!(PENDING.scope(pending.clone(), read), early);
+        // Written early means PATIENT#{id} exists, so `id` is the UID.
+        let written_for = match written {
+            true => Some(id.to_string()),
+            false => pending.lock().ok().and_then(|p| p.written_for.clone()),
+        };
+        let (value, uid) = match (read, &written_for) {
+            (Ok(read), _) => read,
+            (Err(refused @ ApiError::Forbidden(_)), Some(uid)) => {
                 // The entry of the attempt stands; say that it was refused.
                 Audit {
                     action: "access.refused",
                     target: Some(self.action.to_string()),
                     ..self.clone()
                 }
-                .write(ctx, id)
+                .write(ctx, uid)
                 .await?;
                 return Err(refused);
             }
-            Err(err) => return Err(err),
+            (Err(err), _) => return Err(err),
         };
-        // Written early means PATIENT#{id} exists, so `id` is the UID.
-        if !(written && uid == id) {
+        if written_for.as_deref() != Some(uid.as_str()) {
             self.write(ctx, &uid).await?;
         }
         Ok(value)

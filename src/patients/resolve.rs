@@ -68,7 +68,10 @@ pub async fn resolve_full(
         Some(item) => store::from_item(item)?,
         None => return Err(ApiError::patient_not_found()),
     };
-    let mut found = store::batch_get(ctx, &patient_keys(&pointer.patient_uid, extra_sks)).await?;
+    let uid = pointer.patient_uid.as_str();
+    let wanted = patient_keys(uid, extra_sks);
+    let second = store::batch_get(ctx, &wanted);
+    let mut found = crate::audit::alongside_resolution(ctx, uid, second).await?;
     take_patient(&mut found, &pointer.patient_uid, extra_sks)?
         .ok_or_else(ApiError::patient_not_found)
 }

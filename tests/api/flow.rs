@@ -172,6 +172,6 @@ async fn upload_attach_list_and_download_the_same_bytes() {
     assert_eq!(r.body["labReports"].as_array().unwrap().len(), 1);
     assert_eq!(
         r.calls.to_string(),
-        "DynamoDB.BatchGetItem x2, DynamoDB.PutItem x1, DynamoDB.Query x1"
+        "DynamoDB.BatchGetItem x2, DynamoDB.Query x1, DynamoDB.TransactWriteItems x1"
     );
 }

@@ -114,8 +114,8 @@ async fn unknown_patients_are_404_on_every_patient_route() {
 async fn resolution_costs_one_call_by_uid_and_two_by_mrn() {
     let app = App::new();
     let (uid, mrn) = app.create_patient().await;
-    // By UID the ledger entry is written alongside the read; by MRN once the
-    // read has named the patient.
+    // The ledger entry goes out alongside the read: by UID with the first
+    // batch, by MRN with the second (once the pointer named the UID).
     let r = app.get(&format!("/patients/{uid}")).await;
     assert_eq!(
         r.calls.to_string(),
@@ -124,6 +124,6 @@ async fn resolution_costs_one_call_by_uid_and_two_by_mrn() {
     let r = app.get(&format!("/patients/{mrn}")).await;
     assert_eq!(
         r.calls.to_string(),
-        "DynamoDB.BatchGetItem x2, DynamoDB.PutItem x1"
+        "DynamoDB.BatchGetItem x2, DynamoDB.TransactWriteItems x1"
     );
 }
