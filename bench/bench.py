@@ -773,8 +773,9 @@ def write_report(r):
         floor_text = f" (its TransactWriteItems alone: {tx_floor:.2f} ms)" if tx_floor else ""
         lines += ["", "- By UID the entry is a transaction written alongside the read (a check that the "
                   "patient exists and the put), started together with the read: one more call, not one "
-                  "more round trip. By MRN the patient is known only once read, so its entry follows "
-                  "(one more round trip).",
+                  "more round trip. By MRN it goes out with the second read (the patient's items), once "
+                  "the MRN pointer has named the UID: no more round trip either "
+                  "(tests/api/faults.rs slows every call by 300 ms to show it).",
                   "- This emulator applies one request at a time, so two calls sent together take the sum "
                   "of their times here: the time a read gains is the entry's own emulator time"
                   f"{floor_text}, whether it was sent alongside or after. On DynamoDB, which serves both "
