@@ -313,10 +313,10 @@ mod tests {
 
     #[test]
     fn dead_letters_carry_the_s3_event() {
-        let event = serde_json::json!({"Records": [{
-            "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": "b"}, "object": {"key": "patients/u/optimized/docs/lab/a.jpg", "size": 3}}
-        }]});
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../events/s3-object-created.json")).unwrap();
+        event["Records"][0]["s3"]["object"]["key"] =
+            serde_json::json!("patients/u/optimized/docs/lab/a.jpg");
         let destination = serde_json::json!({
             "version": "1.0",
             "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
