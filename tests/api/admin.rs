@@ -260,3 +260,73 @@ async fn a_failed_ingest_is_kept_in_the_dead_letter_queue_and_replayed() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn migrate_documents_moves_earlier_records_once_in_their_order() {
+    // On a table of its own: a table-wide run would move the records other
+    // tests seed in the earlier layout to test the lazy move.
+    let app = App::with_env(&[("TABLE_NAME", &unique("HMS-migrate"))]);
+    hms::provision::ensure_table(&app.ctx).await.expect("table");
+    let (uid, _) = app.create_patient().await;
+    let keys = crate::documents_scale::seed_legacy_record(&app, &uid, 12).await;
+    let path = format!("/patients/{uid}/documents");
+    let before = app.get(&path).await.body;
+    let run = |dry_run| {
+        let app = &app;
+        async move {
+            let opts = RunOptions {
+                dry_run,
+                ..Default::default()
+            };
+            policy::within(
+                Grant::open(Access::Write),
+                admin::migrate_documents(&app.ctx, &opts),
+            )
+            .await
+            .expect("migrate")
+        }
+    };
+    // A dry run finds the record and moves nothing
+    let dry = run(true).await;
+    assert_eq!((dry.scanned, dry.changed), (1, 0), "{dry:?}");
+    // The run moves it: the same entries, in the same order, all fields kept
+    let done = run(false).await;
+    assert_eq!((done.scanned, done.changed), (1, 1), "{done:?}");
+    let after = app.get(&path).await.body;
+    let keys_of = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(keys_of(&after["labReports"]), keys);
+    // (links are signed per time window: compared apart from them)
+    let unlinked = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        let mut list = v.as_array().unwrap().clone();
+        for e in &mut list {
+            let e = e.as_object_mut().unwrap();
+            e.remove("url");
+            e.remove("cdnUrl");
+        }
+        list
+    };
+    for category in ["labReports", "preopPics"] {
+        assert_eq!(
+            unlinked(&after[category]),
+            unlinked(&before[category]),
+            "{category}"
+        );
+    }
+    assert_eq!(after["counts"]["labReports"], 12);
+    let summary = app
+        .partition(&format!("PATIENT#{uid}"))
+        .await
+        .into_iter()
+        .find(|i| i.get("SK") == Some(&AttributeValue::S("DOCS#PROFILE".into())))
+        .expect("summary");
+    assert!(!summary.contains_key("lab_reports"), "{summary:?}");
+    // And a second run finds nothing to move
+    let again = run(false).await;
+    assert_eq!((again.scanned, again.changed), (0, 0), "{again:?}");
+}

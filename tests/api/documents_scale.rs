@@ -117,7 +117,7 @@ async fn the_preop_cap_holds_under_twenty_racing_attaches() {
 
 /// A `DOCS#PROFILE` item in the earlier layout: `lab` lab reports (and one
 /// preop photo), entries as that layout stored them.
-async fn seed_legacy_record(app: &App, uid: &str, lab: usize) -> Vec<String> {
+pub(crate) async fn seed_legacy_record(app: &App, uid: &str, lab: usize) -> Vec<String> {
     let entry = |key: &str, i: usize| {
         AttributeValue::M(HashMap::from([
             ("key".to_string(), AttributeValue::S(key.to_string())),
