@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::route::{Access, Route};
 use crate::http::{json_response, ApiRequest};
-use crate::{metrics, policy, router};
+use crate::{metrics, policy, router, xray};
 use tracing::Instrument;
 
 /// What the request log line names besides the route: the caller (token
@@ -130,8 +130,15 @@ pub async fn handle_observed(ctx: &Context, req: Request) -> Handled {
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // The invocation's trace (Lambda's), else the one the caller sent.
     let trace_id = lambda
         .and_then(|c| c.xray_trace_id.clone())
+        .or_else(|| {
+            req.headers()
+                .get("x-amzn-trace-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
         .filter(|id| !id.is_empty());
     // Every line logged while the request runs names its ids.
     let span = tracing::info_span!(
@@ -139,8 +146,11 @@ pub async fn handle_observed(ctx: &Context, req: Request) -> Handled {
         request_id = %request_id,
         trace_id = trace_id.as_deref().unwrap_or("")
     );
-    let ((pattern, who, mut resp), calls) =
+    let ((pattern, who, mut resp), calls, spans) =
         aws_calls::scope(Box::pin(run(ctx, &req, &request_id).instrument(span))).await;
+    if let (Some(daemon), Some(trace)) = (&ctx.settings.xray_daemon, &trace_id) {
+        xray::send(daemon, trace, &spans);
+    }
     add_cors(ctx, &mut resp);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let measure = metrics::RequestMeasure {

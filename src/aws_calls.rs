@@ -10,11 +10,15 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+use std::time::SystemTime;
+
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 /// Operation name → number of calls, ordered for stable output.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,20 +55,48 @@ impl fmt::Display for CallCounts {
     }
 }
 
-type SharedCounts = Arc<Mutex<CallCounts>>;
+/// One call over the wire: which, and when it was sent and answered (for
+/// the request's X-Ray subsegments).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSpan {
+    pub service: String,
+    pub operation: String,
+    pub sent: SystemTime,
+    pub answered: SystemTime,
+}
+
+#[derive(Debug, Default)]
+struct RequestLog {
+    counts: CallCounts,
+    spans: Vec<CallSpan>,
+}
+
+type SharedLog = Arc<Mutex<RequestLog>>;
 
 tokio::task_local! {
-    static REQUEST_CALLS: SharedCounts;
+    static REQUEST_CALLS: SharedLog;
+}
+
+/// When an attempt was handed to the HTTP client.
+#[derive(Debug, Clone, Copy)]
+struct SentAt(SystemTime);
+
+impl Storable for SentAt {
+    type Storer = StoreReplace<Self>;
 }
 
 static PROCESS_CALLS: Mutex<CallCounts> = Mutex::new(CallCounts(BTreeMap::new()));
 
-/// Runs `fut` with its own call log and returns its output with the calls it made.
-pub async fn scope<F: Future>(fut: F) -> (F::Output, CallCounts) {
-    let log: SharedCounts = Arc::default();
+/// Runs `fut` with its own call log and returns its output with the calls
+/// it made, counted and timed.
+pub async fn scope<F: Future>(fut: F) -> (F::Output, CallCounts, Vec<CallSpan>) {
+    let log: SharedLog = Arc::default();
     let out = REQUEST_CALLS.scope(log.clone(), fut).await;
-    let counts = log.lock().map(|c| c.clone()).unwrap_or_default();
-    (out, counts)
+    let (counts, spans) = log
+        .lock()
+        .map(|l| (l.counts.clone(), l.spans.clone()))
+        .unwrap_or_default();
+    (out, counts, spans)
 }
 
 /// Every call this process has made since it started.
@@ -72,13 +104,19 @@ pub fn process_totals() -> CallCounts {
     PROCESS_CALLS.lock().map(|c| c.clone()).unwrap_or_default()
 }
 
+#[cfg(test)]
 fn record(op: &str) {
+    record_call(op, None);
+}
+
+fn record_call(op: &str, span: Option<CallSpan>) {
     if let Ok(mut totals) = PROCESS_CALLS.lock() {
         totals.record(op);
     }
     let _ = REQUEST_CALLS.try_with(|log| {
-        if let Ok(mut counts) = log.lock() {
-            counts.record(op);
+        if let Ok(mut log) = log.lock() {
+            log.counts.record(op);
+            log.spans.extend(span);
         }
     });
 }
@@ -92,17 +130,34 @@ impl Intercept for CallCounter {
         "HmsCallCounter"
     }
 
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(SentAt(SystemTime::now()));
+        Ok(())
+    }
+
     fn read_after_transmit(
         &self,
         _context: &BeforeDeserializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = match cfg.load::<Metadata>() {
-            Some(meta) => format!("{}.{}", meta.service(), meta.name()),
-            None => "unknown.unknown".to_string(),
+        let (service, operation) = match cfg.load::<Metadata>() {
+            Some(meta) => (meta.service().to_string(), meta.name().to_string()),
+            None => ("unknown".to_string(), "unknown".to_string()),
         };
-        record(&op);
+        let answered = SystemTime::now();
+        let span = CallSpan {
+            sent: cfg.load::<SentAt>().map_or(answered, |s| s.0),
+            answered,
+            operation: operation.clone(),
+            service: service.clone(),
+        };
+        record_call(&format!("{service}.{operation}"), Some(span));
         Ok(())
     }
 }
@@ -114,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn calls_are_recorded_per_scope() {
         // Given two nested scopes recording different operations
-        let ((_, inner), outer) = scope(async {
+        let ((_, inner, _), outer, _) = scope(async {
             record("DynamoDB.GetItem");
             scope(async {
                 record("S3.HeadObject");

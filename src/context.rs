@@ -31,6 +31,10 @@ pub struct Settings {
     pub uploads: UploadLimits,
     /// `None`: authentication is off (no `AUTH_ISSUER`).
     pub auth: Option<AuthSettings>,
+    /// Where X-Ray's daemon listens (`AWS_XRAY_DAEMON_ADDRESS`, which Lambda
+    /// sets when tracing is active): the AWS calls of sampled requests go
+    /// there as subsegments.
+    pub xray_daemon: Option<String>,
     pub limits: Limits,
 }
 
@@ -175,6 +179,7 @@ impl Settings {
                 pdf: bytes_setting(get("MAX_PDF_BYTES"), UploadLimits::DEFAULT_PDF),
             },
             auth: AuthSettings::from_lookup(get),
+            xray_daemon: get("AWS_XRAY_DAEMON_ADDRESS"),
             limits: Limits::default(),
         }
     }

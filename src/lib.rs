@@ -84,6 +84,7 @@ pub mod store;
 pub mod tasks;
 pub mod timeline;
 pub mod uploads;
+pub mod xray;
 
 pub use app::{handle, handle_observed, Handled};
 pub use context::Context;

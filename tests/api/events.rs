@@ -183,7 +183,7 @@ async fn the_s3_fixture_runs_through_what_the_s3_lambda_calls() {
         serde_json::from_slice(text.as_bytes()).expect("the fixture is an S3Event"),
         lambda_runtime::Context::default(),
     );
-    let (report, calls) =
+    let (report, calls, _) =
         hms::aws_calls::scope(hms::s3_events::ingest(&app.ctx, &event.payload)).await;
     // Then the record is attached (failed = 0: the binary answers Ok)
     assert_eq!(
@@ -202,7 +202,7 @@ async fn the_s3_fixture_runs_through_what_the_s3_lambda_calls() {
     assert_eq!(list[0]["mrn"], mrn.as_str());
     assert_eq!(list[0]["mimeType"], "image/jpeg");
     // And a redelivery of the same event changes nothing
-    let (report, calls) =
+    let (report, calls, _) =
         hms::aws_calls::scope(hms::s3_events::ingest(&app.ctx, &event.payload)).await;
     assert_eq!(report.unchanged, 1, "{report:?}");
     assert_eq!(writes(&calls), 0, "{calls}");
@@ -244,7 +244,7 @@ async fn an_object_whose_metadata_names_another_patient_is_ignored() {
     let key = doc_key(&a, "lab");
     store_object(&app, &key, Some(&b)).await;
     // When its ObjectCreated event is ingested
-    let (report, calls) =
+    let (report, calls, _) =
         hms::aws_calls::scope(hms::s3_events::ingest(&app.ctx, &s3_event(&[&key]))).await;
     // Then it is ignored, nothing is written, and neither record lists it
     assert_eq!(
@@ -284,7 +284,7 @@ async fn an_object_under_the_prefix_of_no_patient_is_ignored() {
     store_object(&app, &bare, None).await;
     store_object(&app, &claimed, Some(&uid)).await;
     // When their events are ingested
-    let (report, calls) = hms::aws_calls::scope(hms::s3_events::ingest(
+    let (report, calls, _) = hms::aws_calls::scope(hms::s3_events::ingest(
         &app.ctx,
         &s3_event(&[&bare, &claimed]),
     ))

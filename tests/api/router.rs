@@ -165,3 +165,73 @@ async fn every_request_gives_one_metrics_document_by_route_pattern() {
     let r = app.get("/no/such/path").await;
     assert_eq!(r.metrics["Route"], "unmatched");
 }
+
+#[tokio::test]
+async fn a_sampled_request_sends_one_xray_subsegment_per_aws_call() {
+    // Given a daemon listening where Lambda's would
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let addr = daemon.local_addr().unwrap().to_string();
+    let app = App::with_env(&[("AWS_XRAY_DAEMON_ADDRESS", &addr)]);
+    let (uid, _) = app.create_patient().await;
+    // When a sampled request runs
+    let trace = "Root=1-6929be00-43cfa122e6205cfbaa3e09d3;Parent=53995c3f42cd8ad8;Sampled=1";
+    let r = app
+        .call_with(
+            None,
+            &[("x-amzn-trace-id", trace)],
+            "GET",
+            &format!("/patients/{uid}/notes"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Then each of its AWS calls arrives as a subsegment of the trace
+    let mut operations = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..r.calls.total() {
+        let n = daemon.recv(&mut buf).expect("a subsegment");
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let (head, doc) = text.split_once('\n').unwrap();
+        assert_eq!(head, r#"{"format": "json", "version": 1}"#);
+        let doc: serde_json::Value = serde_json::from_str(doc).unwrap();
+        assert_eq!(doc["trace_id"], "1-6929be00-43cfa122e6205cfbaa3e09d3");
+        assert_eq!(doc["parent_id"], "53995c3f42cd8ad8");
+        assert!(doc["end_time"].as_f64() >= doc["start_time"].as_f64());
+        operations.push(format!(
+            "{}.{}",
+            doc["name"].as_str().unwrap(),
+            doc["aws"]["operation"].as_str().unwrap()
+        ));
+    }
+    operations.sort();
+    let mut expected: Vec<String> = r
+        .calls
+        .0
+        .iter()
+        .flat_map(|(op, n)| std::iter::repeat_n(op.clone(), *n as usize))
+        .collect();
+    expected.sort();
+    assert_eq!(operations, expected);
+    // And the trace id is the request's, in its metrics document too
+    assert_eq!(r.metrics["TraceId"], trace);
+    // An unsampled request sends none
+    let unsampled = "Root=1-6929be00-43cfa122e6205cfbaa3e09d3;Parent=53995c3f42cd8ad8;Sampled=0";
+    app.call_with(
+        None,
+        &[("x-amzn-trace-id", unsampled)],
+        "GET",
+        &format!("/patients/{uid}"),
+        None,
+    )
+    .await;
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        daemon.recv(&mut buf).is_err(),
+        "nothing for an unsampled trace"
+    );
+}
