@@ -225,14 +225,14 @@ def run(env, work):
 
     # Cold start: exec of the server -> first 200 of GET /patients/{uid}; and,
     # to show what the emulator adds, -> first 200 of GET /health (no AWS call).
-    def cold_start(path):
+    def cold_start(path, server_env=env, headers=None):
         port = free_port()
         t0 = time.perf_counter()
-        server = Server(env, port, log)
+        server = Server(server_env, port, log)
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", path)
+                conn.request("GET", path, headers=headers or {})
                 if conn.getresponse().status == 200:
                     break
             except OSError:
@@ -243,6 +243,26 @@ def run(env, work):
 
     cold = [cold_start(f"/patients/{uid}") for _ in range(COLD_RUNS)]
     cold_health = [cold_start("/health") for _ in range(COLD_RUNS)]
+    # The same with X-Ray on: a daemon to send to, and a sampled first request
+    # (its calls become subsegments, the socket is opened for them).
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.setblocking(False)
+    traced_env = dict(env, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}")
+    sampled = {"x-amzn-trace-id": "Root=1-6929be00-43cfa122e6205cfbaa3e09d3;Parent=53995c3f42cd8ad8;Sampled=1"}
+    cold_traced = []
+    subsegments = 0
+    for i in range(COLD_RUNS):
+        # Interleaved with untraced starts, so drift hits both alike.
+        cold_traced.append(cold_start(f"/patients/{uid}", traced_env, sampled))
+        cold.append(cold_start(f"/patients/{uid}"))
+        while True:
+            try:
+                daemon.recv(65536)
+                subsegments += 1
+            except BlockingIOError:
+                break
+    daemon.close()
 
     port = free_port()
     server = Server(env, port, log)
@@ -463,7 +483,8 @@ def run(env, work):
     against = compare_reads(env, work, lat_uid, lat_mrn) if BASELINE else None
     stock = stock_moto_floor(lat_uid)
     sizes = {SERVER.name: SERVER.stat().st_size}
-    return {"cold": cold, "cold_health": cold_health, "emulator": emulator, "stock_moto": stock,
+    return {"cold": cold, "cold_health": cold_health, "cold_traced": cold_traced,
+            "subsegments": subsegments, "emulator": emulator, "stock_moto": stock,
             "latency": latency, "calls": calls, "rss_kib": rss_kib,
             "scale": scale, "scale_errors": server_errors, "concurrent": concurrent,
             "requests": requests_served, "sizes": sizes, "against": against}
@@ -727,6 +748,13 @@ def write_report(r):
         f"{cold_med:.1f} ms to the first `GET /patients/{{uid}}` is the first emulator call, "
         "including its connection.",
     ]
+    if r.get("cold_traced"):
+        traced_med = statistics.median(r["cold_traced"])
+        lines.append(
+            f"- With X-Ray on (a daemon address set and a sampled first request, whose AWS calls go out "
+            f"as subsegments: {r['subsegments']} received over {len(r['cold_traced'])} starts), cold start "
+            f"is {traced_med:.1f} ms median ({min(r['cold_traced']):.1f}–{max(r['cold_traced']):.1f}), "
+            f"against {cold_med:.1f} ms without, starts interleaved ({traced_med / cold_med:.2f}×).")
     lines += ["", "## Latency (ms, sequential requests after warm-up)", "",
               "| route | n | p50 | p90 | p99 | errors | its DynamoDB call alone, straight to the emulator, p50 |",
               "|---|---|---|---|---|---|---|"]
