@@ -59,6 +59,8 @@ async fn run(
             api_req.caller.as_ref(),
             api_req.break_glass.as_deref(),
         )?;
+        // The reason as checked (trimmed, bounded): what the ledger records.
+        api_req.break_glass = grant.break_glass.clone();
         // Boxed by the route: its future holds SDK futures and is large.
         let work = policy::within(grant, (route.run)(ctx, &api_req, &params));
         tokio::time::timeout_at(deadline, work)

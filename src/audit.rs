@@ -83,13 +83,8 @@ impl Audit {
             audit.departments = principal.departments;
         }
         audit.source_ip = req.source_ip.clone();
-        // Checked (trimmed, bounded) by `policy::decide` before any handler.
-        audit.break_glass = req
-            .break_glass
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_string);
+        // As `policy::decide` checked it, before any handler ran.
+        audit.break_glass = req.break_glass.clone();
         audit
     }
 

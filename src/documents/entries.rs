@@ -332,6 +332,23 @@ pub struct AsRead {
     pub guard: Option<KeyGuard>,
 }
 
+impl AsRead {
+    /// The summary and the guard `guard_sk` read afresh (one BatchGetItem),
+    /// for a write that lost its race.
+    async fn reread(ctx: &Context, uid: &str, guard_sk: &str) -> ApiResult<Self> {
+        let pk = keys::patient_pk(uid);
+        let wanted = [
+            (pk.clone(), guard_sk.to_string()),
+            (pk, keys::DOCS_SK.to_string()),
+        ];
+        let mut found = store::batch_get(ctx, &wanted).await?;
+        Ok(Self {
+            guard: guard_of(found.remove(&wanted[0]))?,
+            summary: DocumentsRecord::from_item(found.remove(&wanted[1]), uid)?,
+        })
+    }
+}
+
 /// What the patient's batch read gave for one key: its guard, if any.
 pub fn guard_of(item: Option<Item>) -> ApiResult<Option<KeyGuard>> {
     item.map(store::from_item).transpose()
@@ -360,13 +377,7 @@ pub async fn attach(
     let mut attempts = store::Attempts::new("documents record");
     while attempts.next().await {
         if !attempts.first() {
-            let wanted = [
-                (pk.clone(), guard_sk.clone()),
-                (pk.clone(), keys::DOCS_SK.to_string()),
-            ];
-            let mut found = store::batch_get(ctx, &wanted).await?;
-            guard = guard_of(found.remove(&wanted[0]))?;
-            summary = DocumentsRecord::from_item(found.remove(&wanted[1]), uid)?;
+            AsRead { summary, guard } = AsRead::reread(ctx, uid, &guard_sk).await?;
         }
         let now = clock::now_rfc3339();
         if let Some(g) = &guard {
@@ -475,13 +486,7 @@ pub async fn detach(
     let mut attempts = store::Attempts::new("documents record");
     while attempts.next().await {
         if !attempts.first() {
-            let wanted = [
-                (pk.clone(), guard_sk.clone()),
-                (pk.clone(), keys::DOCS_SK.to_string()),
-            ];
-            let mut found = store::batch_get(ctx, &wanted).await?;
-            guard = guard_of(found.remove(&wanted[0]))?;
-            summary = DocumentsRecord::from_item(found.remove(&wanted[1]), uid)?;
+            AsRead { summary, guard } = AsRead::reread(ctx, uid, &guard_sk).await?;
         }
         let g = guard
             .as_ref()

@@ -44,7 +44,8 @@ pub struct ApiRequest {
     /// The verified caller; `None` when authentication is off.
     pub caller: Option<Caller>,
     pub request_id: String,
-    /// `X-Break-Glass-Reason` as sent (checked by `policy::decide`).
+    /// `X-Break-Glass-Reason`: as sent, then as `policy::decide` checked it
+    /// (trimmed), which the pipeline puts back before the handler runs.
     pub break_glass: Option<String>,
     /// The client's address as the Function URL saw it.
     pub source_ip: Option<String>,

@@ -94,6 +94,17 @@ async fn backfill_lists_node_patients_once_and_a_second_run_changes_nothing() {
     assert_eq!(second.changed, 0, "{second:?}");
 }
 
+/// A fresh queue on the emulator, standing for the ingest's dead letters.
+async fn dead_letter_queue(sqs: &aws_sdk_sqs::Client) -> String {
+    sqs.create_queue()
+        .queue_name(unique("ingest-dlq"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url")
+}
+
 /// A dead-letter message as Lambda's on-failure destination writes it.
 fn dead_letter(event: &aws_lambda_events::event::s3::S3Event) -> String {
     serde_json::json!({
@@ -113,14 +124,7 @@ async fn replay_ingest_attaches_what_waits_in_the_dead_letter_queue() {
     let (uid, _) = app.create_patient().await;
     let key = app.upload_doc(&uid, "lab").await;
     let sqs = sqs();
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("ingest-dlq"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let queue = dead_letter_queue(&sqs).await;
     // Given a failed ingest of an uploaded report, and a message that is no
     // S3 event at all
     for body in [
@@ -207,14 +211,7 @@ async fn a_failed_ingest_is_kept_in_the_dead_letter_queue_and_replayed() {
     let (uid, _) = app.create_patient().await;
     let key = app.upload_doc(&uid, "lab").await;
     let sqs = sqs();
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("ingest-dlq"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let queue = dead_letter_queue(&sqs).await;
     let dead = hms::s3_events::DeadLetters {
         sqs: sqs.clone(),
         queue_url: queue.clone(),
