@@ -24,6 +24,8 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 CACHE="${HMS_CACHE:-$HOME/.cache/hms}"
 S3_BIN="$ROOT/target/debug/hms-local-s3"
+# A CI run builds once, from a clean clone: incremental state would only take disk.
+if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
 LOCAL_PORT="${PORT:-3000}"
 DDB_PORT="${HMS_DDB_PORT:-5005}"
 S3_PORT="${HMS_S3_PORT:-8014}"
