@@ -20,7 +20,7 @@ pub const MAX_ATTEMPTS: u32 = 16;
 /// each attempt after the first and ends the loop when the budget is spent;
 /// `exhausted` is the answer then.
 ///
-/// ```ignore
+/// ```text
 /// let mut attempts = store::Attempts::new("note");
 /// while attempts.next().await {
 ///     let read = /* read afresh */;
