@@ -18,7 +18,9 @@
 //! **Break-glass**: a clinician (or admin) opens a patient outside their
 //! departments by stating why in `X-Break-Glass-Reason` (1–500 characters).
 //! The access is allowed and every ledger entry of the request carries the
-//! reason.
+//! reason. It does not cover moving the patient to another department
+//! ([`Grant::transfer`]): only staff of the patient's department, or an
+//! admin, do that.
 //!
 //! With authentication off (local runs) every route is open.
 
@@ -233,6 +235,23 @@ impl Grant {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// A patient moving from department `from` to `to`. Staff of `from`
+    /// hand a patient over (and lose it from their lists), and an admin
+    /// corrects a registration; a caller who opened the patient by
+    /// break-glass may not move it, into their own departments or anywhere.
+    pub fn transfer(&self, from: Option<&str>, to: Option<&str>) -> ApiResult<()> {
+        let Some(p) = &self.principal else {
+            return Ok(());
+        };
+        let folded = |d: Option<&str>| d.map(|d| d.trim().to_lowercase());
+        if folded(from) == folded(to) || p.has(Role::Admin) || p.in_department(from) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(
+            "Only staff of the patient's department (or an admin) may move it to another department; break-glass access does not cover a transfer".into(),
+        ))
     }
 
     /// Whether this request may act on a patient of `department`.
@@ -507,5 +526,22 @@ mod tests {
             admin.admit(Some("Surgery"), false).unwrap(),
             Admission::Hospital
         );
+    }
+
+    #[test]
+    fn a_transfer_is_for_staff_of_the_patients_department_or_an_admin() {
+        let c = caller(&["clinician", "dept:ICU"]);
+        let g = decide(Access::Write, Some(&c), Some("code blue")).unwrap();
+        // Handing an own patient over, or leaving the department as it is
+        assert!(g.transfer(Some("icu"), Some("Surgery")).is_ok());
+        assert!(g.transfer(Some("Surgery"), Some(" SURGERY")).is_ok());
+        // Opened by break-glass: moving it anywhere, own departments included
+        assert!(g.transfer(Some("Surgery"), Some("ICU")).is_err());
+        assert!(g.transfer(Some("Surgery"), Some("Cardiology")).is_err());
+        assert!(g.transfer(None, Some("ICU")).is_err());
+        let admin = decide(Access::Write, Some(&caller(&["admin"])), Some("fix")).unwrap();
+        assert!(admin.transfer(Some("Surgery"), Some("ICU")).is_ok());
+        let open = decide(Access::Write, None, None).unwrap();
+        assert!(open.transfer(Some("Surgery"), Some("ICU")).is_ok());
     }
 }

@@ -10,10 +10,10 @@
 //! listed only with `?includeDeleted=1`; a deleted note cannot be edited or
 //! given files.
 //!
-//! Only a note's author (or an admin) edits or deletes it. An edit keeps the
-//! text it replaces as a version (`NOTEV#{noteId}#{versionId}`, in the same
-//! transaction), listed by `GET .../notes/{noteId}/versions`: the amendment
-//! history.
+//! Only a note's author (or an admin) edits or deletes it, or attaches and
+//! detaches its files. An edit keeps the text it replaces as a version
+//! (`NOTEV#{noteId}#{versionId}`, in the same transaction), listed by
+//! `GET .../notes/{noteId}/versions`: the amendment history.
 
 pub mod model;
 
@@ -415,6 +415,8 @@ pub async fn files(
     req: &ApiRequest,
 ) -> ApiResult<Reply> {
     let (patient, note) = load(ctx, id, note_id).await?;
+    // A note's files are part of it: its author (or an admin) changes them.
+    check_author(&note)?;
     let target = Target {
         uid: patient.uid(),
         kind: EntityKind::Note,

@@ -94,10 +94,13 @@ where
         let before = store::to_item(&patient)?;
         let now = clock::now_rfc3339();
         let read_counter = patient.update_counter;
+        let department = patient.department.clone();
         let (transition, extra) = match edit(&mut patient, &now)? {
             Step::NoOp => return Ok((patient, false)),
             Step::Write { transition, extra } => (transition, extra),
         };
+        // A move to another department, whichever route asked for it.
+        crate::policy::current()?.transfer(department.as_deref(), patient.department.as_deref())?;
         let mut items = Vec::new();
         let mut conflicts = HashMap::new();
         for (i, e) in extra.into_iter().enumerate() {

@@ -738,11 +738,11 @@ const ROUTES: &[(&str, Need)] = &[
     ("GET /patients/{id}/notes/{noteId}/versions", Need::Read),
     (
         "POST /patients/{id}/notes/{noteId}/files/attach",
-        Need::Write,
+        Need::NoteAuthor,
     ),
     (
         "POST /patients/{id}/notes/{noteId}/files/detach",
-        Need::Write,
+        Need::NoteAuthor,
     ),
     ("POST /patients/{id}/files/presign-upload", Need::Write),
     ("GET /patients/{id}/files", Need::Read),
@@ -1241,6 +1241,64 @@ async fn only_the_author_or_an_admin_changes_a_note() {
     // An admin may delete anyone's note
     let body = admin.expect(200, "DELETE", &path, None).await;
     assert_eq!(body["message"], "deleted");
+}
+
+#[tokio::test]
+async fn break_glass_does_not_cover_moving_a_patient_to_another_department() {
+    let signer = Signer::ec(&unique("access"));
+    let app = secured_app(&signer);
+    let (home, other) = (unique("Ward"), unique("Ward"));
+    let staff_of = |d: &str| vec!["clinician".to_string(), dept_group(d)];
+    let x = Client::signed(&app, &signer, "clinician-x", &staff_of(&home));
+    let y = Client::signed(&app, &signer, "clinician-y", &staff_of(&other));
+    let (uid, _) = y.patient(&other, false).await;
+    let path = format!("/patients/{uid}");
+    let into_home = Some(json!({"department": home}));
+
+    // X, breaking glass, opens and treats the patient but may not move it
+    // into their own department (nor by a registration switch)
+    let glass = x.clone().breaking_glass(GLASS_REASON);
+    glass.expect(200, "GET", &path, None).await;
+    let r = glass.call("PUT", &path, into_home.clone()).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(r.body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("department")));
+    assert_eq!(r.writes(), 0, "{}", r.calls);
+    let r = glass
+        .call(
+            "PATCH",
+            &format!("{path}/registration"),
+            Some(json!({"mrn": unique("MRN"), "scheme": "GENERAL", "department": home})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert_eq!(r.writes(), 0, "{}", r.calls);
+    // Other changes under break-glass still go through
+    let body = glass
+        .expect(
+            200,
+            "PUT",
+            &path,
+            Some(json!({"diagnosis": REVISED_DIAGNOSIS})),
+        )
+        .await;
+    assert_eq!(body["patient"]["department"], other.as_str());
+    // Still outside X's departments
+    assert_eq!(x.call("GET", &path, None).await.status, 403);
+
+    // Y, of the patient's department, hands the patient over to X's
+    let body = y.expect(200, "PUT", &path, into_home).await;
+    assert_eq!(body["patient"]["department"], home.as_str());
+    x.expect(200, "GET", &path, None).await;
+    assert_eq!(y.call("GET", &path, None).await.status, 403);
+
+    // An admin breaking glass moves it back
+    let admin = admin_of(&app, &signer, &unique("Ward")).breaking_glass(GLASS_REASON);
+    let body = admin
+        .expect(200, "PUT", &path, Some(json!({"department": other})))
+        .await;
+    assert_eq!(body["patient"]["department"], other.as_str());
 }
 
 /// What is wrong with the ledger entries `pattern` left, if anything:
