@@ -227,6 +227,16 @@ impl Grant {
         }
     }
 
+    /// `GET /patients?department=`: staff of the department, or a reviewer
+    /// (whatever else the caller is), whose list then holds the shared
+    /// patients of it ([`Grant::sees`]).
+    pub fn list_patients_of(&self, department: &str) -> ApiResult<()> {
+        match &self.principal {
+            Some(p) if p.has(Role::Reviewer) => Ok(()),
+            _ => self.list_department(department),
+        }
+    }
+
     /// A new patient of `department`: only a clinician of it registers one.
     pub fn register_in(&self, department: Option<&str>) -> ApiResult<()> {
         match &self.principal {
@@ -508,8 +518,23 @@ mod tests {
         let r = decide(Access::List, Some(&caller(&["reviewer", "dept:ICU"])), None).unwrap();
         assert!(r.reviewer_only());
         assert!(r.list_department("ICU").is_err());
+        assert!(r.list_patients_of("ICU").is_ok());
         assert!(!r.sees(Some("icu"), false));
         assert!(r.sees(Some("Surgery"), true));
+        // A reviewer who is also staff: both lists, never less than either
+        let both = decide(
+            Access::List,
+            Some(&caller(&["reviewer", "readonly", "dept:ICU"])),
+            None,
+        )
+        .unwrap();
+        assert!(!both.reviewer_only());
+        assert!(both.list_patients_of("Surgery").is_ok());
+        assert!(both.list_department("Surgery").is_err());
+        assert!(both.list_department("ICU").is_ok());
+        assert!(both.sees(Some("icu"), false));
+        assert!(both.sees(Some("Surgery"), true));
+        assert!(!both.sees(Some("Surgery"), false));
     }
 
     #[test]

@@ -24,9 +24,7 @@ pub async fn list(ctx: &Context, req: &ApiRequest) -> ApiResult<Reply> {
     let grant = policy::current()?;
     let query = match req.query("department") {
         Some(dept) => {
-            if !grant.reviewer_only() {
-                grant.list_department(dept)?;
-            }
+            grant.list_patients_of(dept)?;
             Query::index(
                 keys::GSI1_INDEX,
                 keys::dept_status_gsi1(dept, STATUS_ACTIVE),

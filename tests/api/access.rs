@@ -647,8 +647,6 @@ enum Role {
 }
 
 impl Role {
-    const ALL: [Role; 4] = [Role::Admin, Role::Clinician, Role::Readonly, Role::Reviewer];
-
     fn group(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -780,12 +778,12 @@ fn need_of(pattern: &str) -> Option<Need> {
     ROUTES.iter().find(|(p, _)| *p == pattern).map(|(_, n)| *n)
 }
 
-/// One caller of the matrix: one role group or none, in the patient's
-/// department or in another, breaking glass or not, the patient shared
-/// with the reviewer or not.
+/// One caller of the matrix: its role groups (none, one, or the reviewer's
+/// with a staff role), in the patient's department or in another, breaking
+/// glass or not, the patient shared with the reviewer or not.
 #[derive(Clone, Copy, Debug)]
 struct Caller {
-    role: Option<Role>,
+    roles: &'static [Role],
     in_dept: bool,
     glass: bool,
     shared: bool,
@@ -796,7 +794,15 @@ impl std::fmt::Display for Caller {
         write!(
             f,
             "{} {} {} {}",
-            self.role.map_or("no-role", Role::group),
+            if self.roles.is_empty() {
+                "no-role".to_string()
+            } else {
+                self.roles
+                    .iter()
+                    .map(|r| r.group())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            },
             if self.in_dept {
                 "in-dept"
             } else {
@@ -808,10 +814,20 @@ impl std::fmt::Display for Caller {
     }
 }
 
-/// Whether `c` may call a route that needs `need` (the policy, written out).
+/// Whether `c` may call a route that needs `need`: what any one of its
+/// roles may (a second role never takes anything away).
 fn allowed(need: Need, c: &Caller) -> bool {
+    if c.roles.is_empty() {
+        return allowed_as(need, None, c);
+    }
+    c.roles.iter().any(|r| allowed_as(need, Some(*r), c))
+}
+
+/// Whether a caller with the one role `role` (and `c`'s department,
+/// break-glass and share) may call a route that needs `need`: the policy,
+/// written out.
+fn allowed_as(need: Need, role: Option<Role>, c: &Caller) -> bool {
     use Role::*;
-    let role = c.role;
     let staff = matches!(role, Some(Admin | Clinician | Readonly));
     let writer = matches!(role, Some(Admin | Clinician));
     let reads = (writer && (c.in_dept || c.glass)) || (role == Some(Readonly) && c.in_dept);
@@ -829,17 +845,27 @@ fn allowed(need: Need, c: &Caller) -> bool {
     }
 }
 
-/// Every caller of the matrix: each role alone × in the department or not ×
-/// breaking glass or not × the patient shared or not, and a token with the
-/// department's group but no role (with and without break-glass).
+/// Every caller of the matrix: each role alone, and the reviewer's with
+/// `readonly` or `clinician`, × in the department or not × breaking glass
+/// or not × the patient shared or not; and a token with the department's
+/// group but no role (with and without break-glass).
 fn callers() -> Vec<Caller> {
+    use Role::*;
+    const ROLE_SETS: [&[Role]; 6] = [
+        &[Admin],
+        &[Clinician],
+        &[Readonly],
+        &[Reviewer],
+        &[Reviewer, Readonly],
+        &[Reviewer, Clinician],
+    ];
     let mut all = Vec::new();
-    for role in Role::ALL {
+    for roles in ROLE_SETS {
         for in_dept in [true, false] {
             for glass in [false, true] {
                 for shared in [false, true] {
                     all.push(Caller {
-                        role: Some(role),
+                        roles,
                         in_dept,
                         glass,
                         shared,
@@ -850,7 +876,7 @@ fn callers() -> Vec<Caller> {
     }
     for glass in [false, true] {
         all.push(Caller {
-            role: None,
+            roles: &[],
             in_dept: true,
             glass,
             shared: false,
@@ -904,7 +930,7 @@ async fn run_caller(
     } else {
         dept_group(elsewhere)
     }];
-    groups.extend(caller.role.map(|r| r.group().to_string()));
+    groups.extend(caller.roles.iter().map(|r| r.group().to_string()));
     let mut client = Client::signed(app, signer, "caller", &groups);
     if caller.glass {
         client = client.breaking_glass(GLASS_REASON);
