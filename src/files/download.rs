@@ -23,18 +23,22 @@ pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiR
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
     ctx.bucket()?;
-    let patient = patients::resolve(ctx, id).await?;
-    super::guard(patient.uid(), &key)?;
-    if s3_objects::head(ctx, &key).await?.is_none() {
-        return Err(ApiError::not_found("File not found"));
-    }
-    // Recorded once the object is known to exist (a refused request writes
-    // nothing), before the link is handed out.
-    Audit::of(req, "files.presign-download")
+    // The ledger entry goes out alongside the patient's read (as every
+    // read's does), so the link costs no round trip of its own; it records
+    // the attempt even when the object turns out not to exist (404).
+    let read = async {
+        let patient = patients::resolve(ctx, id).await?;
+        super::guard(patient.uid(), &key)?;
+        if s3_objects::head(ctx, &key).await?.is_none() {
+            return Err(ApiError::not_found("File not found"));
+        }
+        let url = s3_objects::presign_get(ctx, &key).await?;
+        Ok((url, patient.uid().to_string()))
+    };
+    let url = Audit::of(req, "files.presign-download")
         .keys([key.as_str()])
-        .write(ctx, patient.uid())
+        .alongside(ctx, id, read)
         .await?;
-    let url = s3_objects::presign_get(ctx, &key).await?;
     Ok(Reply::ok(json!({
         "url": url,
         "method": "GET",

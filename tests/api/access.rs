@@ -886,7 +886,7 @@ fn callers() -> Vec<Caller> {
 }
 
 /// What went wrong with one answer, if anything.
-fn verdict(expected: bool, method: &str, r: &Reply) -> Option<String> {
+fn verdict(expected: bool, need: Need, method: &str, r: &Reply) -> Option<String> {
     let body: String = r.body.to_string().chars().take(300).collect();
     if expected {
         // Every request is valid and its records exist: allowed means 2xx.
@@ -899,9 +899,10 @@ fn verdict(expected: bool, method: &str, r: &Reply) -> Option<String> {
     if !r.body.is_object() || r.body["error"].as_str().is_none_or(str::is_empty) {
         return Some(format!("403 without an error message: {body}"));
     }
-    // Refused before anything is written (a refused read may leave the
-    // ledger entry of its attempt, written alongside the read).
-    let read = method == "GET";
+    // Refused before anything is written (a refused read, a download link
+    // among them, may leave the ledger entry of its attempt, written
+    // alongside the read).
+    let read = method == "GET" || matches!(need, Need::Read | Need::SharedRead);
     if !read && r.writes() > 0 {
         return Some(format!("a refused {method} wrote: {}", r.calls));
     }
@@ -949,7 +950,7 @@ async fn run_caller(
         }
         let r = client.call(req.method, &req.path, req.body).await;
         cases += 1;
-        if let Some(wrong) = verdict(allowed(need, &caller), req.method, &r) {
+        if let Some(wrong) = verdict(allowed(need, &caller), need, req.method, &r) {
             failures.push(format!("[{caller}] {pattern} ({need:?}): {wrong}"));
         }
     }

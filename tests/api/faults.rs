@@ -562,6 +562,7 @@ async fn a_reads_ledger_entry_adds_no_round_trip_by_uid_or_by_mrn() {
     // Given every BatchGetItem and TransactWriteItems taking 300 ms
     let app = App::new();
     let (uid, mrn) = app.create_patient().await;
+    let key = app.upload_doc(&uid, "lab").await;
     let proxy = FaultProxy::start(&emulators().dynamodb);
     let slow = app_behind(&proxy, true);
     let delay = Duration::from_millis(300);
@@ -572,15 +573,27 @@ async fn a_reads_ledger_entry_adds_no_round_trip_by_uid_or_by_mrn() {
     // Then a read by UID takes one delay (its entry goes out with the read),
     // and by MRN two (the pointer, then the patient's items with the entry);
     // written one after the other they would take two and three
+    // A download link the same: its entry goes out with the read, and the
+    // object's HEAD (not slowed) follows
     for (id, reads) in [(uid.as_str(), 1u32), (mrn.as_str(), 2)] {
-        let started = Instant::now();
-        let r = slow.get(&format!("/patients/{id}")).await;
-        let took = started.elapsed();
-        assert_eq!(r.status, 200, "{:?}", r.body);
-        assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
-        assert!(
-            took >= delay * reads && took < delay * reads + delay * 2 / 3,
-            "{id}: {took:?} for {reads} sequential reads"
-        );
+        for link in [false, true] {
+            let started = Instant::now();
+            let r = if link {
+                slow.post(
+                    &format!("/patients/{id}/files/presign-download"),
+                    json!({"key": key}),
+                )
+                .await
+            } else {
+                slow.get(&format!("/patients/{id}")).await
+            };
+            let took = started.elapsed();
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_eq!(r.calls.get("DynamoDB.TransactWriteItems"), 1, "{}", r.calls);
+            assert!(
+                took >= delay * reads && took < delay * reads + delay * 2 / 3,
+                "{id} (link: {link}): {took:?} for {reads} sequential reads"
+            );
+        }
     }
 }
