@@ -251,14 +251,17 @@ impl Grant {
     /// hand a patient over (and lose it from their lists), and an admin
     /// corrects a registration; a caller who opened the patient by
     /// break-glass may not move it, into their own departments or anywhere.
+    ///
+    /// The names are compared exactly: the department lists key patients by
+    /// the name as stored, so even a change of case moves a patient off them.
     pub fn transfer(&self, from: Option<&str>, to: Option<&str>) -> ApiResult<()> {
         let Some(p) = &self.principal else {
             return Ok(());
         };
-        let folded = |d: Option<&str>| d.map(|d| d.trim().to_lowercase());
-        if folded(from) == folded(to) || p.has(Role::Admin) || p.in_department(from) {
+        if from.map(str::trim) == to.map(str::trim) || p.has(Role::Admin) || p.in_department(from) {
             return Ok(());
         }
+        tracing::info!(actor = %p.subject, "department transfer refused");
         Err(ApiError::Forbidden(
             "Only staff of the patient's department (or an admin) may move it to another department; break-glass access does not cover a transfer".into(),
         ))
@@ -559,10 +562,12 @@ mod tests {
         let g = decide(Access::Write, Some(&c), Some("code blue")).unwrap();
         // Handing an own patient over, or leaving the department as it is
         assert!(g.transfer(Some("icu"), Some("Surgery")).is_ok());
-        assert!(g.transfer(Some("Surgery"), Some(" SURGERY")).is_ok());
+        assert!(g.transfer(Some("Surgery"), Some(" Surgery ")).is_ok());
         // Opened by break-glass: moving it anywhere, own departments included
         assert!(g.transfer(Some("Surgery"), Some("ICU")).is_err());
         assert!(g.transfer(Some("Surgery"), Some("Cardiology")).is_err());
+        // A change of case takes the patient off the department's list too
+        assert!(g.transfer(Some("Surgery"), Some("SURGERY")).is_err());
         assert!(g.transfer(None, Some("ICU")).is_err());
         let admin = decide(Access::Write, Some(&caller(&["admin"])), Some("fix")).unwrap();
         assert!(admin.transfer(Some("Surgery"), Some("ICU")).is_ok());

@@ -8,6 +8,7 @@ use crate::audit::Audit;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiRequest, Reply};
+use crate::keys;
 use crate::patients;
 use crate::s3::objects as s3_objects;
 
@@ -23,6 +24,13 @@ pub async fn presign_download(ctx: &Context, id: &str, req: &ApiRequest) -> ApiR
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
     ctx.bucket()?;
+    // The key's shape first, so that the entry below never names a
+    // malformed or unbounded key: it must lie in the folder of the patient
+    // it names, and of the patient addressed when that is a UID (an MRN is
+    // never UID-shaped); by MRN the read below checks it again.
+    let id = id.trim();
+    let named = key.split('/').nth(1).unwrap_or_default();
+    super::guard(if keys::looks_like_uid(id) { id } else { named }, &key)?;
     // The ledger entry goes out alongside the patient's read (as every
     // read's does), so the link costs no round trip of its own; it records
     // the attempt even when the object turns out not to exist (404).

@@ -109,16 +109,19 @@ async fn presign_download_guards_the_key_and_checks_existence() {
     let (other, _) = app.create_patient().await;
     let other_key = app.upload_doc(&other, "lab").await;
     let path = format!("/patients/{uid}/files/presign-download");
-    assert_eq!(app.post(&path, json!({"key": other_key})).await.status, 403);
-    assert_eq!(
-        app.post(
-            &path,
-            json!({"key": format!("patients/{uid}/../{other}/x")})
-        )
-        .await
-        .status,
-        403
-    );
+    // Refused before anything is read or recorded: the ledger never names
+    // a key outside the patient's folder, or a malformed one
+    let too_long = format!("patients/{uid}/optimized/docs/lab/{}.jpg", "a".repeat(1100));
+    for key in [
+        other_key.clone(),
+        format!("patients/{uid}/../{other}/x"),
+        too_long,
+        "notes.txt".to_string(),
+    ] {
+        let r = app.post(&path, json!({ "key": key })).await;
+        assert_eq!(r.status, 403, "{key}: {:?}", r.body);
+        assert_eq!(r.calls.total(), 0, "{key}: {}", r.calls);
+    }
     assert_eq!(
         app.post(
             &path,
