@@ -10,7 +10,9 @@
   key the API signs with) and the API may read that key's private half;
 - no role may change or remove a ledger entry, the table has deletion
   protection, and a deploy without an issuer is refused unless anonymous
-  access is asked for (never in prod).
+  access is asked for (never in prod);
+- the table is exported on a schedule into a bucket that locks every
+  export in compliance mode for at least six years.
 
 Prints a closing "N passed, M failed" line and exits non-zero on failure.
 """
@@ -95,7 +97,9 @@ def main():
     for name, res in resources.items():
         for policy in res.get("Properties", {}).get("Policies", []) or []:
             if isinstance(policy, dict):
-                statements += [(name, s) for s in policy.get("Statement", [])]
+                # SAM's inline statements, or an IAM role's policy documents
+                document = policy.get("PolicyDocument", policy)
+                statements += [(name, s) for s in document.get("Statement", [])]
     scans = [n for n, s in statements if "dynamodb:Scan" in str(s.get("Action"))]
     check("no IAM statement allows dynamodb:Scan", not scans, ", ".join(scans))
     wild = [n for n, s in statements if s.get("Resource") == "*" or s.get("Resource") == ["*"]]
@@ -170,6 +174,22 @@ def main():
           "StageName" in str(resources["Table"]["Properties"].get("TableName")))
     check("a prod stage never allows anonymous access",
           "prod" in str(rules.get("NoAnonymousProduction", {}).get("RuleCondition")))
+    exports = resources.get("LedgerExportBucket", {}).get("Properties", {})
+    retention = exports.get("ObjectLockConfiguration", {}).get("Rule", {}).get("DefaultRetention", {})
+    params_all = template.get("Parameters", {})
+    days = params_all.get("LedgerRetentionDays", {})
+    check("exports are locked in compliance mode for at least six years",
+          exports.get("ObjectLockEnabled") is True and retention.get("Mode") == "COMPLIANCE"
+          and retention.get("Days") == {"Ref": "LedgerRetentionDays"}
+          and days.get("MinValue", 0) >= 2192 and days.get("Default", 0) >= 2192, str(retention))
+    schedule = resources.get("LedgerExport", {}).get("Properties", {})
+    check("a schedule exports the table into that bucket",
+          "exportTableToPointInTime" in str(schedule.get("Target", {}).get("Arn"))
+          and "LedgerExportBucket" in str(schedule.get("Target", {}).get("Input")), str(schedule))
+    export_actions = [str(s.get("Action")) for n, s in statements if n == "LedgerExportRole"]
+    check("the export's role may start exports and write them, nothing else",
+          bool(export_actions) and not any("Delete" in a or "Get" in a or "*" in a for a in export_actions),
+          ", ".join(export_actions))
 
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
