@@ -107,6 +107,20 @@ impl<'a> Client<'a> {
             .await
     }
 
+    /// A call that must be refused (403 with a message) before anything is
+    /// written; its answer.
+    async fn refused(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let r = self.call(method, path, body).await;
+        assert_eq!(r.status, 403, "{method} {path}: {:?}", r.body);
+        assert!(
+            r.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: {:?}",
+            r.body
+        );
+        assert_eq!(r.writes(), 0, "{method} {path}: {}", r.calls);
+        r
+    }
+
     /// A call that must answer `status`; its body.
     async fn expect(&self, status: u16, method: &str, path: &str, body: Option<Value>) -> Value {
         let r = self.call(method, path, body).await;
@@ -1247,24 +1261,14 @@ async fn only_the_author_or_an_admin_changes_a_note() {
     let edit = Some(json!({"content": EDITED_NOTE_TEXT}));
 
     // Y, of the same department, may not change it; X may
-    let r = y.call("PATCH", &path, edit.clone()).await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
-    assert!(r.body["error"].as_str().is_some_and(|e| !e.is_empty()));
-    assert_eq!(r.writes(), 0, "{}", r.calls);
-    let r = y.call("DELETE", &path, None).await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
+    y.refused("PATCH", &path, edit.clone()).await;
+    y.refused("DELETE", &path, None).await;
     // Nor attach or detach its files; X may
     let files = x.attachable(&uid, "notes", "note", note.clone()).await;
     for (action, key) in [("attach", &files.free), ("detach", &files.attached)] {
-        let r = y
-            .call(
-                "POST",
-                &format!("{path}/files/{action}"),
-                Some(json!({"key": key})),
-            )
+        let files_path = format!("{path}/files/{action}");
+        y.refused("POST", &files_path, Some(json!({"key": key})))
             .await;
-        assert_eq!(r.status, 403, "{action}: {:?}", r.body);
-        assert_eq!(r.writes(), 0, "{action}: {}", r.calls);
     }
     let body = x
         .expect(
@@ -1314,21 +1318,14 @@ async fn break_glass_does_not_cover_moving_a_patient_to_another_department() {
     // into their own department (nor by a registration switch)
     let glass = x.clone().breaking_glass(GLASS_REASON);
     glass.expect(200, "GET", &path, None).await;
-    let r = glass.call("PUT", &path, into_home.clone()).await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
+    let r = glass.refused("PUT", &path, into_home.clone()).await;
     assert!(r.body["error"]
         .as_str()
         .is_some_and(|e| e.contains("does not cover a transfer")));
-    assert_eq!(r.writes(), 0, "{}", r.calls);
-    let r = glass
-        .call(
-            "PATCH",
-            &format!("{path}/registration"),
-            Some(json!({"mrn": unique("MRN"), "scheme": "GENERAL", "department": home})),
-        )
+    let switch = json!({"mrn": unique("MRN"), "scheme": "GENERAL", "department": home});
+    glass
+        .refused("PATCH", &format!("{path}/registration"), Some(switch))
         .await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
-    assert_eq!(r.writes(), 0, "{}", r.calls);
     // Other changes under break-glass still go through
     let body = glass
         .expect(
