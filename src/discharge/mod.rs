@@ -279,12 +279,8 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
         let page = versions(patient.uid(), include_deleted)
             .page(ctx, limit, cursor)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| VersionItem::from_item(item).map(|v| v.to_json()))
-            .collect::<ApiResult<Vec<_>>>()?;
-        let reply = Reply::items_page(items, page.next_cursor);
+        let (items, next) = page.views(|item| Ok(VersionItem::from_item(item)?.to_json()))?;
+        let reply = Reply::items_page(items, next);
         Ok((reply, patient.uid().to_string()))
     };
     Audit::of(req, "discharge.list")

@@ -139,12 +139,8 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
             .filter(filter)
             .page(ctx, limit, cursor)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| store::from_item::<MedItem>(item).map(|m| m.to_json()))
-            .collect::<ApiResult<Vec<_>>>()?;
-        let reply = Reply::items_page(items, page.next_cursor);
+        let (items, next) = page.views(|item| Ok(store::from_item::<MedItem>(item)?.to_json()))?;
+        let reply = Reply::items_page(items, next);
         Ok((reply, patient.uid().to_string()))
     };
     Audit::of(req, "meds.read").alongside(ctx, id, read).await

@@ -218,12 +218,8 @@ pub async fn list(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Reply>
             .filter(filter)
             .page(ctx, limit, cursor)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| store::from_item::<NoteItem>(item).map(|n| n.to_json()))
-            .collect::<ApiResult<Vec<_>>>()?;
-        let reply = Reply::items_page(items, page.next_cursor);
+        let (items, next) = page.views(|item| Ok(store::from_item::<NoteItem>(item)?.to_json()))?;
+        let reply = Reply::items_page(items, next);
         Ok((reply, patient.uid().to_string()))
     };
     Audit::of(req, "notes.read").alongside(ctx, id, read).await
@@ -253,12 +249,12 @@ pub async fn versions(
             .prefix(keys::note_versions_prefix(note_id))
             .page(ctx, limit, cursor)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| store::from_item::<NoteVersionItem>(item).map(|v| view_json(&v.view())))
-            .collect::<ApiResult<Vec<_>>>()?;
-        Ok((Reply::items_page(items, page.next_cursor), uid))
+        let (items, next) = page.views(|item| {
+            Ok(view_json(
+                &store::from_item::<NoteVersionItem>(item)?.view(),
+            ))
+        })?;
+        Ok((Reply::items_page(items, next), uid))
     };
     Audit::of(req, "note.versions.read")
         .target(format!("note:{note_id}"))

@@ -26,11 +26,7 @@ pub async fn timeline(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Re
             .newest_first(req.flag("desc"))
             .page(ctx, limit, None)
             .await?;
-        let rows = page
-            .items
-            .into_iter()
-            .map(|item| store::from_item::<TimelineRow>(item).map(|r| r.to_json()))
-            .collect::<ApiResult<Vec<Value>>>()?;
+        let (rows, _) = page.views(|item| Ok(store::from_item::<TimelineRow>(item)?.to_json()))?;
         Ok((Reply::ok(Value::Array(rows)), patient.uid().to_string()))
     };
     Audit::of(req, "timeline.read")
@@ -58,12 +54,9 @@ pub async fn ledger(ctx: &Context, id: &str, req: &ApiRequest) -> ApiResult<Repl
             .filter(Some(own))
             .page(ctx, limit, cursor)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| store::from_item::<AuditItem>(item).map(|a| a.to_json()))
-            .collect::<ApiResult<Vec<Value>>>()?;
-        let reply = Reply::items_page(items, page.next_cursor);
+        let (items, next) =
+            page.views(|item| Ok(store::from_item::<AuditItem>(item)?.to_json()))?;
+        let reply = Reply::items_page(items, next);
         Ok((reply, patient.uid().to_string()))
     };
     Audit::of(req, "audit.read").alongside(ctx, id, read).await

@@ -60,6 +60,18 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+impl Page {
+    /// Each item as the API shows it (`view` reads it and makes its JSON),
+    /// in order, and the cursor of the next page.
+    pub fn views(
+        self,
+        view: impl FnMut(Item) -> ApiResult<serde_json::Value>,
+    ) -> ApiResult<(Vec<serde_json::Value>, Option<String>)> {
+        let items = self.items.into_iter().map(view).collect::<ApiResult<_>>()?;
+        Ok((items, self.next_cursor))
+    }
+}
+
 impl Query {
     /// The table partition `pk`.
     pub fn partition(pk: impl Into<String>) -> Self {
@@ -278,39 +290,48 @@ fn encode_cursor(last_key: &Item) -> Option<String> {
 /// strings), so a read can refuse a malformed one before it starts; which
 /// query it belongs to is checked when it is used.
 pub fn check_cursor_shape(raw: &str) -> ApiResult<()> {
-    let bad = || ApiError::bad_request("Invalid cursor");
+    cursor_object(raw).map(drop)
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_request("Invalid cursor")
+}
+
+/// The JSON object a cursor carries: base64url of a non-empty object of
+/// strings, or a 400.
+fn cursor_object(raw: &str) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
     let bytes = URL_SAFE_NO_PAD
         .decode(raw.trim_end_matches('='))
-        .map_err(|_| bad())?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let obj = value.as_object().ok_or_else(bad)?;
-    if obj.is_empty() || !obj.values().all(serde_json::Value::is_string) {
-        return Err(bad());
+        .map_err(|_| bad_cursor())?;
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(obj))
+            if !obj.is_empty() && obj.values().all(serde_json::Value::is_string) =>
+        {
+            Ok(obj)
+        }
+        _ => Err(bad_cursor()),
     }
-    Ok(())
 }
 
 /// Decodes a cursor made by [`encode_cursor`]. It must hold exactly the
 /// `names` attributes as strings, and each `(name, value)` of `fixed` must
 /// match. Anything else is a 400.
 fn decode_cursor(raw: &str, names: &[&str], fixed: &[(&str, &str)]) -> ApiResult<Item> {
-    let bad = || ApiError::bad_request("Invalid cursor");
-    let bytes = URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
-        .map_err(|_| bad())?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let obj = value.as_object().ok_or_else(bad)?;
+    let obj = cursor_object(raw)?;
     if obj.len() != names.len() {
-        return Err(bad());
+        return Err(bad_cursor());
     }
     let mut item = Item::new();
     for name in names {
-        let v = obj.get(*name).and_then(|v| v.as_str()).ok_or_else(bad)?;
+        let v = obj
+            .get(*name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(bad_cursor)?;
         item.insert(name.to_string(), s(v));
     }
     for (name, expected) in fixed {
         if obj.get(*name).and_then(|v| v.as_str()) != Some(*expected) {
-            return Err(bad());
+            return Err(bad_cursor());
         }
     }
     Ok(item)
